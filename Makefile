@@ -1,0 +1,37 @@
+# ipvs-proxy build and test entry points. `make test` is what CI runs.
+GO      ?= go
+OUT     ?= _output
+BIN     := $(OUT)/bin
+
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test unit lint e2e demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
+
+## test: everything CI runs: static checks, unit tests (race), then the VM end-to-end suite.
+test: lint unit e2e
+
+lint:
+	scripts/lint.sh
+
+unit:
+	scripts/unit.sh
+
+## e2e: boots the qemu VM and runs the end-to-end scenarios against real IPVS. E2E_RUN=regexp selects scenarios.
+e2e:
+	scripts/e2e.sh
+
+## demo: boots the VM and runs ipvs-proxy on examples/, showing ipvsadm -Ln and traffic through the VIPs.
+demo:
+	scripts/demo.sh
+
+## bench: the scale benchmark in the VM (see docs/benchmarks.md).
+bench:
+	scripts/bench.sh
+
+clean:
+	rm -rf $(OUT)

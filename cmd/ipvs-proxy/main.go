@@ -1,13 +1,13 @@
 // Command ipvs-proxy programs a node's Kubernetes Service load balancing into
-// the Linux kernel's IPVS.
+// the Linux kernel's IPVS. See `ipvs-proxy help`.
 package main
 
 import (
-	"fmt"
 	"os"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/cli"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "ipvs-proxy: not implemented yet")
-	os.Exit(2)
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

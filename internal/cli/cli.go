@@ -1,0 +1,45 @@
+// Package cli implements ipvs-proxy's subcommands.
+package cli
+
+import (
+	"fmt"
+	"io"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// Main runs the subcommand named by args[0] and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "plan":
+		return planCmd(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ipvs-proxy", Version)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "ipvs-proxy: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: ipvs-proxy COMMAND [flags]
+
+Commands:
+  run       program Services into IPVS (from an API server, or --manifests DIR)
+  plan      print the desired kernel state for a manifest directory, kernel-free
+  cleanup   remove everything ipvs-proxy programmed (IPVS, kube-ipvs0, KUBE-* sets and chains)
+  status    show the running daemon's virtual servers, annotated
+  version   print the version
+
+Run "ipvs-proxy COMMAND --help" for a command's flags.
+`)
+}

@@ -1,0 +1,86 @@
+// Package config reads kube-proxy's own configuration file (the
+// KubeProxyConfiguration in the kube-proxy ConfigMap's config.conf), applies
+// kube-proxy's defaults, validates it and turns it into the typed Config the
+// rest of ipvs-proxy uses. It is decoded with the upstream types from
+// k8s.io/kube-proxy so the file is read exactly as kube-proxy reads it.
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	HostnameOverride string
+	// ClusterCIDRs are the pod CIDRs (at most one per family) used to tell
+	// pod traffic from outside traffic when DetectLocal.Mode is ClusterCIDR.
+	ClusterCIDRs []netip.Prefix
+	DetectLocal  DetectLocal
+	// MasqueradeAll masquerades all traffic to cluster IPs.
+	MasqueradeAll bool
+	// MasqueradeBit is the fwmark bit that marks traffic for SNAT (14 → 0x4000).
+	MasqueradeBit int
+	// NodePortAddresses limits NodePort virtual servers to node addresses in
+	// these CIDRs; empty means every node address.
+	NodePortAddresses []netip.Prefix
+	// NodePortPrimary is nodePortAddresses: ["primary"]: only the Node object's
+	// primary addresses.
+	NodePortPrimary bool
+
+	HealthzBindAddress string // host:port; empty disables
+	MetricsBindAddress string // host:port; empty disables
+
+	IPVS      IPVS
+	Conntrack Conntrack
+
+	Kubeconfig       string
+	Master           string
+	QPS              float32
+	Burst            int32
+	ContentType      string
+	ConfigSyncPeriod time.Duration
+}
+
+// DetectLocal says how traffic from local pods is recognized.
+type DetectLocal struct {
+	// Mode is ClusterCIDR (default), NodeCIDR, BridgeInterface or InterfaceNamePrefix.
+	Mode                string
+	BridgeInterface     string
+	InterfaceNamePrefix string
+}
+
+// The detect-local modes kube-proxy knows.
+const (
+	LocalModeClusterCIDR         = "ClusterCIDR"
+	LocalModeNodeCIDR            = "NodeCIDR"
+	LocalModeBridgeInterface     = "BridgeInterface"
+	LocalModeInterfaceNamePrefix = "InterfaceNamePrefix"
+)
+
+// IPVS is the ipvs section.
+type IPVS struct {
+	Scheduler     string
+	SyncPeriod    time.Duration
+	MinSyncPeriod time.Duration
+	// ExcludeCIDRs: virtual servers on these addresses are never touched.
+	ExcludeCIDRs []netip.Prefix
+	StrictARP    bool
+	Timeouts     state.Timeouts
+}
+
+// Conntrack holds the netfilter conntrack settings kube-proxy applies.
+type Conntrack struct {
+	MaxPerCore            int32
+	Min                   int32
+	TCPEstablishedTimeout time.Duration
+	TCPCloseWaitTimeout   time.Duration
+	TCPBeLiberal          bool
+	UDPTimeout            time.Duration
+	UDPStreamTimeout      time.Duration
+}
+
+// MasqueradeMark is the fwmark value of MasqueradeBit ("0x4000").
+func (c *Config) MasqueradeMark() uint32 { return 1 << uint(c.MasqueradeBit) }

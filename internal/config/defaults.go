@@ -1,0 +1,42 @@
+package config
+
+import (
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// kube-proxy's defaults (pkg/proxy/apis/config/v1alpha1 in Kubernetes).
+const (
+	DefaultScheduler          = "rr"
+	DefaultHealthzBindAddress = "0.0.0.0:10256"
+	DefaultMetricsBindAddress = "127.0.0.1:10249"
+	DefaultMasqueradeBit      = 14
+	DefaultSyncPeriod         = 30 * time.Second
+	DefaultConfigSyncPeriod   = 15 * time.Minute
+)
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	return &Config{
+		DetectLocal:        DetectLocal{Mode: LocalModeClusterCIDR},
+		MasqueradeBit:      DefaultMasqueradeBit,
+		HealthzBindAddress: DefaultHealthzBindAddress,
+		MetricsBindAddress: DefaultMetricsBindAddress,
+		IPVS: IPVS{
+			Scheduler:  DefaultScheduler,
+			SyncPeriod: DefaultSyncPeriod,
+			Timeouts:   state.Timeouts{},
+		},
+		Conntrack: Conntrack{
+			MaxPerCore:            32 * 1024,
+			Min:                   128 * 1024,
+			TCPEstablishedTimeout: 24 * time.Hour,
+			TCPCloseWaitTimeout:   time.Hour,
+		},
+		QPS:              5,
+		Burst:            10,
+		ContentType:      "application/vnd.kubernetes.protobuf",
+		ConfigSyncPeriod: DefaultConfigSyncPeriod,
+	}
+}

@@ -1,0 +1,81 @@
+package desired
+
+import (
+	"strconv"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/rules"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// Base returns the part of the desired state that does not depend on
+// Services: the link, the (empty) sets of each family this node serves, the
+// iptables rules, the sysctls and the IPVS timeouts.
+func Base(in *Input) *state.State {
+	s := state.New()
+	s.Link = true
+	cfg := in.Config
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		if !in.families[f] {
+			continue
+		}
+		for _, spec := range SetSpecs(f) {
+			s.Sets[spec.Name] = state.NewSet(spec)
+		}
+		p := rules.NewParams(cfg, f, in.Node.PodCIDRs, in.LocalhostNodePorts(), SetName)
+		s.Rules[f] = rules.Build(p)
+	}
+	for k, v := range sysctls(in) {
+		s.Sysctls[k] = v
+	}
+	s.Timeouts = cfg.IPVS.Timeouts
+	return s
+}
+
+// LocalhostNodePorts reports whether NodePorts are served on 127.0.0.1.
+func (in *Input) LocalhostNodePorts() bool {
+	for _, a := range in.nodePortAddrs[state.IPv4] {
+		if a.IsLoopback() {
+			return true
+		}
+	}
+	return false
+}
+
+// sysctls are the kernel settings kube-proxy's ipvs mode makes, plus
+// route_localnet when NodePorts are served on 127.0.0.1.
+func sysctls(in *Input) map[string]string {
+	cfg := in.Config
+	out := map[string]string{
+		"net/ipv4/vs/conntrack":                 "1",
+		"net/ipv4/vs/expire_nodest_conn":        "1",
+		"net/ipv4/vs/expire_quiescent_template": "1",
+		"net/ipv4/ip_forward":                   "1",
+	}
+	if cfg.IPVS.StrictARP {
+		out["net/ipv4/conf/all/arp_ignore"] = "1"
+		out["net/ipv4/conf/all/arp_announce"] = "2"
+	}
+	if in.LocalhostNodePorts() {
+		out["net/ipv4/conf/all/route_localnet"] = "1"
+	}
+	ct := cfg.Conntrack
+	if max := int(ct.MaxPerCore) * in.Node.CPUs; ct.MaxPerCore > 0 && in.Node.CPUs > 0 {
+		if max < int(ct.Min) {
+			max = int(ct.Min)
+		}
+		out["net/netfilter/nf_conntrack_max"] = strconv.Itoa(max)
+	}
+	secs := func(key string, d interface{ Seconds() float64 }) {
+		if s := int(d.Seconds()); s > 0 {
+			out[key] = strconv.Itoa(s)
+		}
+	}
+	secs("net/netfilter/nf_conntrack_tcp_timeout_established", ct.TCPEstablishedTimeout)
+	secs("net/netfilter/nf_conntrack_tcp_timeout_close_wait", ct.TCPCloseWaitTimeout)
+	secs("net/netfilter/nf_conntrack_udp_timeout", ct.UDPTimeout)
+	secs("net/netfilter/nf_conntrack_udp_timeout_stream", ct.UDPStreamTimeout)
+	if ct.TCPBeLiberal {
+		out["net/netfilter/nf_conntrack_tcp_be_liberal"] = "1"
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package desired
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// Node is what compute needs to know about the node it runs on.
+type Node struct {
+	Name string
+	// Labels of the Node object (topology.kubernetes.io/zone is used).
+	Labels map[string]string
+	// Addresses are the node's own addresses: every local address except those
+	// on kube-ipvs0. NodePort virtual servers listen on them.
+	Addresses []netip.Addr
+	// PrimaryAddresses are the Node object's InternalIPs (nodePortAddresses: primary).
+	PrimaryAddresses []netip.Addr
+	// PodCIDRs are the Node's spec.podCIDRs (detectLocalMode: NodeCIDR).
+	PodCIDRs []netip.Prefix
+	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
+	CPUs int
+}
+
+// Families returns the IP families this node can serve: those of its addresses.
+func (n Node) Families() []state.Family {
+	var out []state.Family
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		if slices.ContainsFunc(n.Addresses, func(a netip.Addr) bool { return state.FamilyOf(a) == f }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Input is everything besides the Service itself that its fragment depends on.
+// When any of it changes, every Service must be recomputed.
+type Input struct {
+	Config *config.Config
+	Node   Node
+	// families and nodePortAddrs are derived from Config and Node by NewInput.
+	families      map[state.Family]bool
+	nodePortAddrs map[state.Family][]netip.Addr
+}
+
+// NewInput derives what ForService needs from the config and the node.
+func NewInput(cfg *config.Config, node Node) *Input {
+	in := &Input{Config: cfg, Node: node, families: map[state.Family]bool{}, nodePortAddrs: map[state.Family][]netip.Addr{}}
+	for _, f := range node.Families() {
+		in.families[f] = true
+	}
+	candidates := node.Addresses
+	if cfg.NodePortPrimary {
+		candidates = node.PrimaryAddresses
+	}
+	seen := map[netip.Addr]bool{}
+	for _, a := range candidates {
+		a = a.Unmap()
+		if seen[a] || !in.families[state.FamilyOf(a)] || !nodePortAllowed(cfg.NodePortAddresses, a) {
+			continue
+		}
+		seen[a] = true
+		in.nodePortAddrs[state.FamilyOf(a)] = append(in.nodePortAddrs[state.FamilyOf(a)], a)
+	}
+	for _, list := range in.nodePortAddrs {
+		slices.SortFunc(list, netip.Addr.Compare)
+	}
+	return in
+}
+
+func nodePortAllowed(cidrs []netip.Prefix, a netip.Addr) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	for _, p := range cidrs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// NodePortAddresses returns the addresses NodePort virtual servers use for family f.
+func (in *Input) NodePortAddresses(f state.Family) []netip.Addr { return in.nodePortAddrs[f] }
+
+// isNodeAddress reports whether a is one of the node's own addresses.
+func (in *Input) isNodeAddress(a netip.Addr) bool {
+	return slices.Contains(in.Node.Addresses, a)
+}

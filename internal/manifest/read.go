@@ -1,0 +1,256 @@
+// Package manifest reads Kubernetes objects from a directory of manifest
+// files: the source of ipvs-proxy's standalone mode and of `ipvs-proxy plan`.
+//
+// Every *.yaml, *.yml and *.json file under the directory is read, with
+// multi-document YAML and `kind: List`. Services and EndpointSlices are kept;
+// v1 Endpoints are turned into EndpointSlices the way Kubernetes' mirroring
+// controller would; other kinds are ignored. A malformed document gives an
+// error naming the file, the object and the field, and the rest is still read.
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	stdjson "encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	k8sjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// Objects is what a directory holds.
+type Objects struct {
+	Services       []*v1.Service
+	EndpointSlices []*discovery.EndpointSlice
+	// Errors are malformed files and objects; each names file, object and field.
+	Errors []error
+	// Warnings are things skipped on purpose (unknown fields, other kinds).
+	Warnings []string
+}
+
+// MaxFileSize bounds a manifest file; larger ones are refused.
+const MaxFileSize = 64 << 20
+
+// ReadDir reads every manifest file under dir (recursively, in name order).
+func ReadDir(dir string) (*Objects, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir // e.g. Kubernetes ConfigMap mount internals
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read manifest directory: %w", err)
+	}
+	sort.Strings(files)
+	r := newReader()
+	for _, f := range files {
+		r.file(f)
+	}
+	return r.finish(), nil
+}
+
+// Read parses manifests from one stream; name is used in errors.
+func Read(name string, data []byte) *Objects {
+	r := newReader()
+	r.data(name, data)
+	return r.finish()
+}
+
+type reader struct {
+	out       Objects
+	endpoints []located[*v1.Endpoints]
+}
+
+type located[T any] struct {
+	where string
+	obj   T
+}
+
+func newReader() *reader { return &reader{} }
+
+func (r *reader) file(path string) {
+	info, err := os.Stat(path)
+	if err != nil {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", path, err))
+		return
+	}
+	if info.Size() > MaxFileSize {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %d bytes is larger than the %d byte limit", path, info.Size(), MaxFileSize))
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", path, err))
+		return
+	}
+	r.data(path, data)
+}
+
+func (r *reader) data(name string, data []byte) {
+	yr := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for doc := 1; ; doc++ {
+		raw, err := yr.Read()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: document %d: %w", name, doc, err))
+			return
+		}
+		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
+			continue
+		}
+		r.document(fmt.Sprintf("%s: document %d", name, doc), raw)
+	}
+}
+
+// stripComments drops YAML comment-only lines, to recognize empty documents.
+func stripComments(b []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			out.Write(line)
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+// header is what every object has, decoded leniently to name it in errors.
+type header struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+	Items []map[string]any `json:"items"`
+}
+
+func (r *reader) document(where string, raw []byte) {
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: not valid YAML or JSON: %w", where, err))
+		return
+	}
+	r.object(where, js)
+}
+
+func (r *reader) object(where string, js []byte) {
+	var h header
+	if err := k8sjson.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: not a Kubernetes object: %v", where, err))
+		return
+	}
+	if h.Kind == "" {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: kind: missing", where))
+		return
+	}
+	ns := h.Metadata.Namespace
+	if ns == "" {
+		ns = v1.NamespaceDefault
+	}
+	id := fmt.Sprintf("%s: %s %s/%s", where, h.Kind, ns, h.Metadata.Name)
+	switch {
+	case strings.HasSuffix(h.Kind, "List") && h.APIVersion == "v1":
+		for i, item := range h.Items {
+			b, err := stdjson.Marshal(item)
+			if err == nil {
+				r.object(fmt.Sprintf("%s: items[%d]", where, i), b)
+			}
+		}
+		return
+	case h.Metadata.Name == "" && isKnown(h.Kind):
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %s: metadata.name: missing", where, h.Kind))
+		return
+	}
+	switch {
+	case h.Kind == "Service" && h.APIVersion == "v1":
+		if svc, ok := decode[v1.Service](r, id, js); ok {
+			svc.Namespace = ns
+			r.out.Services = append(r.out.Services, svc)
+		}
+	case h.Kind == "EndpointSlice" && h.APIVersion == "discovery.k8s.io/v1":
+		if es, ok := decode[discovery.EndpointSlice](r, id, js); ok {
+			es.Namespace = ns
+			r.out.EndpointSlices = append(r.out.EndpointSlices, es)
+		}
+	case h.Kind == "Endpoints" && h.APIVersion == "v1":
+		if ep, ok := decode[v1.Endpoints](r, id, js); ok {
+			ep.Namespace = ns
+			r.endpoints = append(r.endpoints, located[*v1.Endpoints]{where: id, obj: ep})
+		}
+	case isKnown(h.Kind):
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: apiVersion: %q is not supported for %s (want %s)", id, h.APIVersion, h.Kind, wantVersion(h.Kind)))
+	default:
+		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: ignored: ipvs-proxy reads only Services, EndpointSlices and Endpoints", id))
+	}
+}
+
+func isKnown(kind string) bool {
+	return kind == "Service" || kind == "EndpointSlice" || kind == "Endpoints"
+}
+
+func wantVersion(kind string) string {
+	if kind == "EndpointSlice" {
+		return "discovery.k8s.io/v1"
+	}
+	return "v1"
+}
+
+// decode decodes strictly: a type error skips the object with an error
+// naming the field; unknown fields are warnings.
+func decode[T any](r *reader, id string, js []byte) (*T, bool) {
+	obj := new(T)
+	strict, err := k8sjson.UnmarshalStrict(js, obj)
+	if err != nil {
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %v", id, err))
+		return nil, false
+	}
+	for _, e := range strict {
+		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: %v", id, e))
+	}
+	return obj, true
+}
+
+func (r *reader) finish() *Objects {
+	selectors := map[string]bool{}
+	for _, s := range r.out.Services {
+		selectors[s.Namespace+"/"+s.Name] = len(s.Spec.Selector) > 0
+	}
+	for _, ep := range r.endpoints {
+		key := ep.obj.Namespace + "/" + ep.obj.Name
+		if selectors[key] {
+			r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: ignored: Service %s has a selector, so its endpoints come from EndpointSlices, not from hand-written Endpoints", ep.where, key))
+			continue
+		}
+		slices, errs := Mirror(ep.obj)
+		r.out.EndpointSlices = append(r.out.EndpointSlices, slices...)
+		for _, e := range errs {
+			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", ep.where, e))
+		}
+	}
+	return &r.out
+}

@@ -1,0 +1,296 @@
+package plan
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/rules"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// Options shape a diff.
+type Options struct {
+	// Scope limits the diff to these objects (an incremental sync). Nil means
+	// everything: a full sync, which also checks sysctls, timeouts, sets and
+	// rules, and prunes what is ours but no longer wanted.
+	Scope *state.Scope
+	// ConnsKnown says the observed connection counts are fresh (from a dump):
+	// a removed TCP/SCTP real server without connections is then deleted at
+	// once instead of drained.
+	ConnsKnown bool
+	// ExcludeCIDRs: virtual servers on these addresses are never touched (ipvs.excludeCIDRs).
+	ExcludeCIDRs []netip.Prefix
+	// NodePortAddresses are the addresses NodePort virtual servers use; a
+	// virtual server there is ours only if its port is in our node-port sets.
+	NodePortAddresses []netip.Addr
+	// Cleanup removes everything ours: rules, sets and the link too.
+	Cleanup bool
+}
+
+// Diff returns the operations that turn observed into desired.
+func Diff(want, have *state.State, opt Options) *Plan {
+	d := &differ{want: want, have: have, opt: opt}
+	if want.Link && !have.Link {
+		d.add(Op{Kind: EnsureLink})
+	}
+	if opt.Scope == nil {
+		d.globals()
+	}
+	d.addresses()
+	d.services()
+	d.members()
+	if opt.Cleanup {
+		d.cleanup()
+	}
+	return d.plan()
+}
+
+type differ struct {
+	want, have *state.State
+	opt        Options
+	buckets    [numKinds][]Op
+}
+
+func (d *differ) add(o Op) { d.buckets[o.Kind] = append(d.buckets[o.Kind], o) }
+
+func (d *differ) plan() *Plan {
+	p := &Plan{}
+	for _, b := range d.buckets {
+		p.Ops = append(p.Ops, b...)
+	}
+	return p
+}
+
+// globals: sysctls, IPVS timeouts, sets, rules. Full syncs only.
+func (d *differ) globals() {
+	for _, k := range sortedKeys(d.want.Sysctls) {
+		if v := d.want.Sysctls[k]; d.have.Sysctls[k] != v {
+			d.add(Op{Kind: SetSysctl, Sysctl: k, Value: v})
+		}
+	}
+	if t := d.want.Timeouts; (t.TCP > 0 && t.TCP != d.have.Timeouts.TCP) ||
+		(t.TCPFin > 0 && t.TCPFin != d.have.Timeouts.TCPFin) || (t.UDP > 0 && t.UDP != d.have.Timeouts.UDP) {
+		d.add(Op{Kind: SetTimeouts, Timeouts: t})
+	}
+	for _, name := range d.want.SortedSetNames() {
+		if _, ok := d.have.Sets[name]; !ok {
+			d.add(Op{Kind: CreateSet, Set: d.want.Sets[name].SetSpec})
+		}
+	}
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		w, ok := d.want.Rules[f]
+		if ok && !w.Equal(d.have.Rules[f]) {
+			d.add(Op{Kind: SyncRules, Family: f, Restore: rules.Restore(w, d.have.Rules[f])})
+		}
+	}
+}
+
+func (d *differ) addresses() {
+	var keys []netip.Addr
+	if d.opt.Scope != nil {
+		keys = sortedAddrs(d.opt.Scope.Addresses)
+	} else {
+		keys = sortedAddrs(union(d.want.Addresses, d.have.Addresses))
+	}
+	for _, a := range keys {
+		_, w := d.want.Addresses[a]
+		_, h := d.have.Addresses[a]
+		switch {
+		case w && !h:
+			d.add(Op{Kind: AddAddress, Addr: a})
+		case h && !w:
+			d.add(Op{Kind: DelAddress, Addr: a})
+		}
+	}
+}
+
+func (d *differ) services() {
+	var keys []state.VSKey
+	if d.opt.Scope != nil {
+		for k := range d.opt.Scope.Services {
+			keys = append(keys, k)
+		}
+	} else {
+		for k := range union(d.want.Services, d.have.Services) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b state.VSKey) int { return order(a.Less(b), b.Less(a)) })
+	for _, k := range keys {
+		w, h := d.want.Services[k], d.have.Services[k]
+		switch {
+		case w != nil && h == nil:
+			d.add(Op{Kind: AddVS, VS: w.VirtualServer})
+			for _, rs := range w.SortedRealServers() {
+				d.add(Op{Kind: AddRS, VS: w.VirtualServer, RS: rs})
+			}
+			d.udpFirstEndpoints(w, nil)
+		case w != nil:
+			if !w.SameConfig(h.VirtualServer) {
+				d.add(Op{Kind: EditVS, VS: w.VirtualServer})
+			}
+			d.realServers(w, h)
+		case h != nil && d.owned(k):
+			d.add(Op{Kind: DelVS, VS: h.VirtualServer})
+			if k.Proto == state.UDP {
+				d.add(Op{Kind: FlushConntrack, VS: h.VirtualServer})
+			}
+		}
+	}
+}
+
+func (d *differ) realServers(w, h *state.Service) {
+	for _, rs := range w.SortedRealServers() {
+		o, ok := h.RealServers[rs.Key]
+		switch {
+		case !ok:
+			d.add(Op{Kind: AddRS, VS: w.VirtualServer, RS: rs})
+		case !rs.SameConfig(o):
+			d.add(Op{Kind: EditRS, VS: w.VirtualServer, RS: rs})
+		}
+	}
+	for _, rs := range h.SortedRealServers() {
+		if _, ok := w.RealServers[rs.Key]; !ok {
+			d.removeRS(w.VirtualServer, rs)
+		}
+	}
+	d.udpFirstEndpoints(w, h)
+}
+
+// removeRS deletes a UDP real server at once (and its conntrack entries,
+// since UDP has no connection end to wait for); a TCP or SCTP one is drained
+// at weight 0 and deleted only once it has no connections left.
+func (d *differ) removeRS(vs state.VirtualServer, rs state.RealServer) {
+	switch {
+	case vs.Key.Proto == state.UDP:
+		d.add(Op{Kind: DelRS, VS: vs, RS: rs})
+		d.add(Op{Kind: FlushConntrack, VS: vs, RS: rs})
+	case d.opt.ConnsKnown && rs.ActiveConns+rs.InactiveConns == 0:
+		d.add(Op{Kind: DelRS, VS: vs, RS: rs})
+	case rs.Weight != 0:
+		drained := rs
+		drained.Weight = 0
+		d.add(Op{Kind: EditRS, VS: vs, RS: drained})
+	}
+}
+
+// udpFirstEndpoints flushes conntrack entries of a UDP virtual server that
+// gets its first real servers: entries created while it had none would
+// otherwise keep new packets away from them.
+func (d *differ) udpFirstEndpoints(w, h *state.Service) {
+	if w.Key.Proto != state.UDP || len(w.RealServers) == 0 || (h != nil && len(h.RealServers) > 0) {
+		return
+	}
+	d.add(Op{Kind: FlushConntrack, VS: w.VirtualServer})
+}
+
+// owned says whether an observed virtual server that nobody wants is ours to delete.
+func (d *differ) owned(k state.VSKey) bool {
+	if d.opt.Scope != nil {
+		return true // it was in a Service's fragment
+	}
+	for _, p := range d.opt.ExcludeCIDRs {
+		if p.Contains(k.Addr) {
+			return false
+		}
+	}
+	if _, ok := d.have.Addresses[k.Addr]; ok {
+		return true
+	}
+	f := state.FamilyOf(k.Addr)
+	for _, base := range []string{desired.SetClusterIP, desired.SetExternalIP, desired.SetExternalIPLocal,
+		desired.SetLoadBalancer, desired.SetLoadBalancerLocal, desired.SetNodePortSCTP} {
+		if set := d.have.Sets[desired.SetName(base, f)]; set != nil {
+			if _, ok := set.Entries[state.SetEntry{Addr: k.Addr, Proto: k.Proto, Port: k.Port}]; ok {
+				return true
+			}
+		}
+	}
+	if !slices.Contains(d.opt.NodePortAddresses, k.Addr) {
+		return false
+	}
+	base := map[state.Protocol]string{state.TCP: desired.SetNodePortTCP, state.UDP: desired.SetNodePortUDP}[k.Proto]
+	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil {
+		_, ok := set.Entries[state.SetEntry{Port: k.Port}]
+		return ok
+	}
+	return false
+}
+
+func (d *differ) members() {
+	if d.opt.Scope != nil {
+		ms := make([]state.SetMember, 0, len(d.opt.Scope.Members))
+		for m := range d.opt.Scope.Members {
+			ms = append(ms, m)
+		}
+		slices.SortFunc(ms, func(a, b state.SetMember) int {
+			if a.Set != b.Set {
+				return order(a.Set < b.Set, b.Set < a.Set)
+			}
+			return order(a.Entry.Less(b.Entry), b.Entry.Less(a.Entry))
+		})
+		for _, m := range ms {
+			d.member(m.Set, m.Entry)
+		}
+		return
+	}
+	owned := desired.OwnedSetNames()
+	for _, name := range sortedKeys(union(d.want.Sets, d.have.Sets)) {
+		if _, ours := owned[name]; !ours {
+			continue
+		}
+		w, h := d.want.Sets[name], d.have.Sets[name]
+		if w == nil {
+			continue // a set of a family no longer served: left for cleanup
+		}
+		for _, e := range w.SortedEntries() {
+			d.member(name, e)
+		}
+		if h != nil {
+			for _, e := range h.SortedEntries() {
+				if _, ok := w.Entries[e]; !ok {
+					d.member(name, e)
+				}
+			}
+		}
+	}
+}
+
+func (d *differ) member(name string, e state.SetEntry) {
+	var spec state.SetSpec
+	w, h := d.want.Sets[name], d.have.Sets[name]
+	inW, inH := false, false
+	if w != nil {
+		spec = w.SetSpec
+		_, inW = w.Entries[e]
+	}
+	if h != nil {
+		spec = h.SetSpec
+		_, inH = h.Entries[e]
+	}
+	switch {
+	case inW && !inH:
+		d.add(Op{Kind: AddEntry, Set: spec, Entry: e})
+	case inH && !inW:
+		d.add(Op{Kind: DelEntry, Set: spec, Entry: e})
+	}
+}
+
+// cleanup removes rules, sets and the link: everything ours that remains.
+func (d *differ) cleanup() {
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		if r, ok := d.have.Rules[f]; ok && (len(r.Chains) > 0 || len(r.Jumps) > 0) {
+			d.add(Op{Kind: DeleteRules, Family: f, Restore: rules.Cleanup(r)})
+		}
+	}
+	owned := desired.OwnedSetNames()
+	for _, name := range d.have.SortedSetNames() {
+		if _, ours := owned[name]; ours {
+			d.add(Op{Kind: DestroySet, Set: d.have.Sets[name].SetSpec})
+		}
+	}
+	if d.have.Link {
+		d.add(Op{Kind: DeleteLink})
+	}
+}

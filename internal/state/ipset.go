@@ -1,0 +1,106 @@
+package state
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// SetType is an ipset type.
+type SetType string
+
+// The ipset types ipvs-proxy uses.
+const (
+	HashIP        SetType = "hash:ip"
+	HashIPPort    SetType = "hash:ip,port"
+	HashIPPortIP  SetType = "hash:ip,port,ip"
+	HashIPPortNet SetType = "hash:ip,port,net"
+	BitmapPort    SetType = "bitmap:port"
+)
+
+// Family is an IP family.
+type Family uint8
+
+// The IP families.
+const (
+	IPv4 Family = 4
+	IPv6 Family = 6
+)
+
+// FamilyOf returns the family of addr.
+func FamilyOf(addr netip.Addr) Family {
+	if addr.Is4() || addr.Is4In6() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// SetEntry is an ipset member. Which fields are used depends on the set's type.
+type SetEntry struct {
+	Addr  netip.Addr   // hash:ip*, first dimension
+	Proto Protocol     // with Port
+	Port  uint16       // hash:ip,port*, bitmap:port
+	Addr2 netip.Addr   // hash:ip,port,ip third dimension
+	Net   netip.Prefix // hash:ip,port,net third dimension
+}
+
+// Format renders the member the way `ipset save` does for a set of type t.
+func (e SetEntry) Format(t SetType) string {
+	port := e.Proto.String() + ":" + strconv.Itoa(int(e.Port))
+	switch t {
+	case HashIP:
+		return e.Addr.String()
+	case HashIPPort:
+		return e.Addr.String() + "," + port
+	case HashIPPortIP:
+		return e.Addr.String() + "," + port + "," + e.Addr2.String()
+	case HashIPPortNet:
+		return e.Addr.String() + "," + port + "," + e.Net.String()
+	case BitmapPort:
+		return strconv.Itoa(int(e.Port))
+	}
+	return "?"
+}
+
+// Less orders entries by their fields.
+func (e SetEntry) Less(o SetEntry) bool {
+	if e.Addr != o.Addr {
+		return e.Addr.Less(o.Addr)
+	}
+	if e.Proto != o.Proto {
+		return e.Proto < o.Proto
+	}
+	if e.Port != o.Port {
+		return e.Port < o.Port
+	}
+	if e.Addr2 != o.Addr2 {
+		return e.Addr2.Less(o.Addr2)
+	}
+	if e.Net.Addr() != o.Net.Addr() {
+		return e.Net.Addr().Less(o.Net.Addr())
+	}
+	return e.Net.Bits() < o.Net.Bits()
+}
+
+// SetSpec is what an ipset is created with.
+type SetSpec struct {
+	Name    string
+	Type    SetType
+	Family  Family
+	Comment string
+}
+
+// Set is an ipset with its members.
+type Set struct {
+	SetSpec
+	Entries map[SetEntry]struct{}
+}
+
+// NewSet returns an empty set of the given spec.
+func NewSet(spec SetSpec) *Set {
+	return &Set{SetSpec: spec, Entries: map[SetEntry]struct{}{}}
+}
+
+// HostPrefix returns addr as a full-length prefix (/32 or /128).
+func HostPrefix(addr netip.Addr) netip.Prefix {
+	return netip.PrefixFrom(addr, addr.BitLen())
+}

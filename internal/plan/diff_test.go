@@ -1,0 +1,206 @@
+package plan
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+func vs(addr string, port uint16, sched string) state.VirtualServer {
+	return state.VirtualServer{Key: state.VSKey{Proto: state.TCP, Addr: netip.MustParseAddr(addr), Port: port}, Scheduler: sched}
+}
+
+func rs(addr string, port uint16, weight int32) state.RealServer {
+	return state.RealServer{Key: state.RSKey{Addr: netip.MustParseAddr(addr), Port: port}, Weight: weight}
+}
+
+func svc(v state.VirtualServer, rss ...state.RealServer) *state.Service {
+	s := &state.Service{VirtualServer: v, RealServers: map[state.RSKey]state.RealServer{}}
+	for _, r := range rss {
+		s.RealServers[r.Key] = r
+	}
+	return s
+}
+
+// world returns a state holding one ClusterIP Service with its address and set member.
+func world(svcs ...*state.Service) *state.State {
+	s := state.New()
+	s.Link = true
+	s.Sets[desired.SetClusterIP] = state.NewSet(state.SetSpec{Name: desired.SetClusterIP, Type: state.HashIPPort, Family: state.IPv4})
+	for _, v := range svcs {
+		s.Services[v.Key] = v.Clone()
+		s.Addresses[v.Key.Addr] = struct{}{}
+		s.Sets[desired.SetClusterIP].Entries[state.SetEntry{Addr: v.Key.Addr, Proto: v.Key.Proto, Port: v.Key.Port}] = struct{}{}
+	}
+	return s
+}
+
+func opStrings(p *Plan) []string {
+	var out []string
+	for _, o := range p.Ops {
+		out = append(out, o.String())
+	}
+	return out
+}
+
+func TestDiff(t *testing.T) {
+	web := vs("10.96.0.10", 80, "rr")
+	a, b, c := rs("10.244.1.1", 8080, 1), rs("10.244.1.2", 8080, 1), rs("10.244.1.3", 8080, 1)
+	busy := b
+	busy.ActiveConns = 2
+	drained := b
+	drained.Weight = 0
+	lc := web
+	lc.Scheduler = "lc"
+	sticky := web
+	sticky.Flags, sticky.Timeout = state.FlagPersistent, 10800
+
+	tests := []struct {
+		name       string
+		want, have *state.State
+		opt        Options
+		ops        []string
+	}{
+		{name: "equal states give an empty plan",
+			want: world(svc(web, a, b)), have: world(svc(web, a, b))},
+		{name: "empty kernel: address, then virtual server, real servers, set member",
+			want: world(svc(web, a)), have: &state.State{Addresses: map[netip.Addr]struct{}{}, Services: map[state.VSKey]*state.Service{}, Sets: map[string]*state.Set{}},
+			ops: []string{
+				"ensure-link kube-ipvs0",
+				"create-set KUBE-CLUSTER-IP hash:ip,port",
+				"add-address 10.96.0.10/32",
+				"add-vs -A -t 10.96.0.10:80 -s rr",
+				"add-rs -a -t 10.96.0.10:80 -r 10.244.1.1:8080 -m -w 1",
+				"add-entry KUBE-CLUSTER-IP 10.96.0.10,tcp:80",
+			}},
+		{name: "one endpoint added: one real-server op",
+			want: world(svc(web, a, b, c)), have: world(svc(web, a, b)),
+			ops: []string{"add-rs -a -t 10.96.0.10:80 -r 10.244.1.3:8080 -m -w 1"}},
+		{name: "one endpoint removed, connections unknown: drained at weight 0",
+			want: world(svc(web, a)), have: world(svc(web, a, b)),
+			ops: []string{"edit-rs -e -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 0"}},
+		{name: "removed endpoint with connections: drained at weight 0",
+			want: world(svc(web, a)), have: world(svc(web, a, busy)), opt: Options{ConnsKnown: true},
+			ops: []string{"edit-rs -e -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 0"}},
+		{name: "drained endpoint still busy: nothing to do",
+			want: world(svc(web, a)), have: world(svc(web, a, func() state.RealServer { d := drained; d.InactiveConns = 1; return d }())), opt: Options{ConnsKnown: true}},
+		{name: "drained endpoint idle: deleted",
+			want: world(svc(web, a)), have: world(svc(web, a, drained)), opt: Options{ConnsKnown: true},
+			ops: []string{"del-rs -d -t 10.96.0.10:80 -r 10.244.1.2:8080"}},
+		{name: "drained endpoint comes back: weight restored",
+			want: world(svc(web, a, b)), have: world(svc(web, a, drained)),
+			ops: []string{"edit-rs -e -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 1"}},
+		{name: "scheduler change edits the virtual server in place",
+			want: world(svc(lc, a)), have: world(svc(web, a)),
+			ops: []string{"edit-vs -E -t 10.96.0.10:80 -s lc"}},
+		{name: "affinity change edits in place",
+			want: world(svc(sticky, a)), have: world(svc(web, a)),
+			ops: []string{"edit-vs -E -t 10.96.0.10:80 -s rr -p 10800"}},
+		{name: "Service deleted: member, virtual server, address go, in that order",
+			want: world(), have: world(svc(web, a)),
+			ops: []string{
+				"del-entry KUBE-CLUSTER-IP 10.96.0.10,tcp:80",
+				"del-vs -D -t 10.96.0.10:80",
+				"del-address 10.96.0.10/32",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := opStrings(Diff(tt.want, tt.have, tt.opt))
+			if !slices.Equal(got, tt.ops) {
+				t.Errorf("ops:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.ops, "\n  "))
+			}
+		})
+	}
+}
+
+func TestDiffUDP(t *testing.T) {
+	dns := state.VirtualServer{Key: state.VSKey{Proto: state.UDP, Addr: netip.MustParseAddr("10.96.0.10"), Port: 53}, Scheduler: "rr"}
+	a, b := rs("10.244.0.20", 53, 1), rs("10.244.1.21", 53, 1)
+	t.Run("removed UDP endpoint is deleted at once and its conntrack flushed", func(t *testing.T) {
+		got := opStrings(Diff(world(svc(dns, a)), world(svc(dns, a, b)), Options{}))
+		want := []string{"del-rs -d -u 10.96.0.10:53 -r 10.244.1.21:53", "flush-conntrack UDP 10.96.0.10:53 -> 10.244.1.21"}
+		if !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	t.Run("first endpoint of a UDP service flushes stale entries", func(t *testing.T) {
+		got := opStrings(Diff(world(svc(dns, a)), world(svc(dns)), Options{}))
+		want := []string{"add-rs -a -u 10.96.0.10:53 -r 10.244.0.20:53 -m -w 1", "flush-conntrack UDP 10.96.0.10:53"}
+		if !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+}
+
+func TestDiffOwnership(t *testing.T) {
+	web := vs("10.96.0.10", 80, "rr")
+	foreign := svc(vs("192.168.1.50", 8080, "wlc"), rs("192.168.1.60", 8080, 3))
+	excluded := svc(vs("10.96.0.99", 80, "rr")) // on our address, but inside excludeCIDRs
+	nodePort := svc(vs("10.0.0.1", 30080, "rr"))
+	foreignOnNode := svc(vs("10.0.0.1", 8443, "rr"))
+
+	have := world(svc(web, rs("10.244.1.1", 8080, 1)))
+	have.Services[foreign.Key] = foreign
+	have.Services[excluded.Key] = excluded
+	have.Addresses[excluded.Key.Addr] = struct{}{}
+	have.Services[nodePort.Key] = nodePort
+	have.Services[foreignOnNode.Key] = foreignOnNode
+	np := state.NewSet(state.SetSpec{Name: desired.SetNodePortTCP, Type: state.BitmapPort, Family: state.IPv4})
+	np.Entries[state.SetEntry{Port: 30080}] = struct{}{}
+	have.Sets[np.Name] = np
+	// a set that is not ours, even with a KUBE- prefix, is never touched
+	have.Sets["KUBE-DST-ABC"] = state.NewSet(state.SetSpec{Name: "KUBE-DST-ABC", Type: state.HashIP})
+	have.Sets["KUBE-DST-ABC"].Entries[state.SetEntry{Addr: netip.MustParseAddr("1.2.3.4")}] = struct{}{}
+
+	want := world(svc(web, rs("10.244.1.1", 8080, 1)))
+	want.Sets[np.Name] = state.NewSet(np.SetSpec)
+	opt := Options{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.96/28")}, NodePortAddresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}
+	got := opStrings(Diff(want, have, opt))
+	wantOps := []string{
+		"del-entry KUBE-NODE-PORT-TCP 30080",
+		"del-vs -D -t 10.0.0.1:30080",
+		"del-address 10.96.0.99/32",
+	}
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("ops:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(wantOps, "\n  "))
+	}
+}
+
+func TestDiffScoped(t *testing.T) {
+	web, api := vs("10.96.0.10", 80, "rr"), vs("10.96.0.11", 80, "rr")
+	a := rs("10.244.1.1", 8080, 1)
+	have := world(svc(web, a), svc(api, a))
+	want := world(svc(web, a)) // api is gone, but only web is in scope
+	scope := state.NewScope()
+	scope.Services[web.Key] = struct{}{}
+	if p := Diff(want, have, Options{Scope: scope}); !p.Empty() {
+		t.Errorf("out-of-scope changes planned: %q", opStrings(p))
+	}
+	scope.Services[api.Key] = struct{}{}
+	scope.Addresses[api.Key.Addr] = struct{}{}
+	got := opStrings(Diff(want, have, Options{Scope: scope}))
+	wantOps := []string{"del-vs -D -t 10.96.0.11:80", "del-address 10.96.0.11/32"}
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("got %q, want %q", got, wantOps)
+	}
+}
+
+func TestRecordConverges(t *testing.T) {
+	want := world(svc(vs("10.96.0.10", 80, "lc"), rs("10.244.1.1", 8080, 1)))
+	have := world(svc(vs("10.96.0.10", 80, "rr"), rs("10.244.1.2", 8080, 1)), svc(vs("10.96.0.20", 80, "rr")))
+	for i := 0; i < 3; i++ {
+		p := Diff(want, have, Options{ConnsKnown: true})
+		if p.Empty() {
+			return
+		}
+		for _, op := range p.Ops {
+			Record(have, op, want.Rules)
+		}
+	}
+	t.Fatalf("recording a plan's ops does not converge: %q", opStrings(Diff(want, have, Options{ConnsKnown: true})))
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the host packages the VM harness needs: qemu, and the userspace
+# tools that scripts/vm/image.sh copies into the guest. Does nothing (and
+# never touches apt) when all of them are already installed.
+set -euo pipefail
+
+packages=(
+	qemu-system-x86 # qemu-system-x86_64 and qboot.rom
+	busybox-static  # the guest's shell and core utilities
+	ipvsadm ipset iptables iproute2 conntrack
+	kmod     # depmod on the host, modprobe in the guest
+	cpio     # packs the initramfs
+	xz-utils # unpacks the kernel image and the .deb
+	zstd     # in case the kernel image is zstd-compressed
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	if [[ "$status" != installed ]]; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]} == 0)); then
+	echo "deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: installed ${#missing[@]} packages"

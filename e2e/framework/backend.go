@@ -1,0 +1,127 @@
+package framework
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Ports the backends serve on.
+const (
+	PortHTTP    = 80
+	PortHTTPAlt = 8080
+	PortUDP     = 53
+	PortTCPLine = 9000
+)
+
+// backendReadyTimeout bounds how long a backend's servers may take to listen.
+const backendReadyTimeout = 15 * time.Second
+
+// Backend is a namespace (a "pod") running the test servers under its name.
+type Backend struct {
+	*Namespace
+	cmd     *exec.Cmd
+	logPath string
+}
+
+// NewBackend creates namespace name with address ip (see NewClientNS) and
+// starts the servers in it: HTTP on 80 and 8080, UDP on 53, line-per-line TCP
+// on 9000, each answering with name. All ports listen when it returns. The
+// servers are killed and the namespace deleted when the test ends.
+func NewBackend(t testing.TB, name, ip string) *Backend {
+	t.Helper()
+	ns, err := newNamespace(name, ip)
+	t.Cleanup(func() { deleteNamespace(name) })
+	if err != nil {
+		t.Fatalf("create backend %s (%s): %v", name, ip, err)
+	}
+	b := &Backend{Namespace: ns, logPath: filepath.Join(artifactDir(t), "backend-"+name+".log")}
+	if err := b.start(); err != nil {
+		t.Fatalf("start backend %s (%s): %v", name, ip, err)
+	}
+	t.Cleanup(func() {
+		b.Stop()
+		if t.Failed() {
+			t.Logf("backend %s log (%s):\n%s", name, b.logPath, indent(tail(readFile(b.logPath), 20)))
+		}
+	})
+	return b
+}
+
+// Addr returns "IP:port" of this backend.
+func (b *Backend) Addr(port int) string {
+	return net.JoinHostPort(b.IP, fmt.Sprint(port))
+}
+
+// Stop kills the backend's servers (the namespace and its address stay), as
+// when a pod's process dies. Stopping twice is fine.
+func (b *Backend) Stop() {
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	_ = b.cmd.Wait()
+	b.cmd = nil
+}
+
+// Start restarts the servers after Stop.
+func (b *Backend) Start(t testing.TB) {
+	t.Helper()
+	if b.cmd != nil {
+		return
+	}
+	if err := b.start(); err != nil {
+		t.Fatalf("restart backend %s: %v", b.Name, err)
+	}
+}
+
+// start re-executes the test binary inside the namespace as the backend role
+// and waits for its "ready" line, printed once every port listens.
+func (b *Backend) start() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(IPBin, "netns", "exec", b.Name, self)
+	cmd.Env = append(os.Environ(), envRole+"="+roleBackend, envRoleName+"="+b.Name)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != "ready" {
+			err = fmt.Errorf("unexpected first line %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(backendReadyTimeout):
+		err = errors.New("servers not listening after " + backendReadyTimeout.String())
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("%w; log %s:\n%s", err, b.logPath, indent(tail(readFile(b.logPath), 20)))
+	}
+	b.cmd = cmd
+	return nil
+}

@@ -1,0 +1,108 @@
+package framework
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// runBackendRole is the body of a re-executed test binary inside a backend's
+// namespace: it serves until killed. It prints "ready" on stdout once every
+// port listens; its log goes to stderr.
+func runBackendRole(name string) int {
+	logger := log.New(os.Stderr, "backend "+name+": ", log.Ltime|log.Lmicroseconds)
+	if name == "" {
+		logger.Print("no name given")
+		return 2
+	}
+	answer := []byte(name + "\n")
+
+	var listeners []net.Listener
+	for _, port := range []int{PortHTTP, PortHTTPAlt, PortTCPLine} {
+		l, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
+		if err != nil {
+			logger.Print(err)
+			return 1
+		}
+		listeners = append(listeners, l)
+	}
+	udp, err := net.ListenPacket("udp4", fmt.Sprintf(":%d", PortUDP))
+	if err != nil {
+		logger.Print(err)
+		return 1
+	}
+
+	errs := make(chan error, 4)
+	handler := httpHandler(answer, logger)
+	for _, l := range listeners[:2] {
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errs <- srv.Serve(l) }()
+	}
+	go func() { errs <- serveLines(listeners[2], answer, logger) }()
+	go func() { errs <- serveUDP(udp, answer, logger) }()
+
+	fmt.Println("ready")
+	logger.Printf("serving http :%d :%d, udp :%d, tcp lines :%d", PortHTTP, PortHTTPAlt, PortUDP, PortTCPLine)
+	logger.Print(<-errs)
+	return 1
+}
+
+// httpHandler answers every request with the backend's name and tells the
+// client, in header X-Source, the address it was seen from.
+func httpHandler(answer []byte, logger *log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logger.Printf("http %s %s from %s", r.Host, r.URL.Path, r.RemoteAddr)
+		w.Header().Set("X-Source", r.RemoteAddr)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(answer)
+	})
+}
+
+// serveLines answers each line received on a connection with the backend's
+// name, for as long as the client keeps the connection open.
+func serveLines(l net.Listener, answer []byte, logger *log.Logger) error {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer conn.Close()
+			logger.Printf("tcp line connection from %s", conn.RemoteAddr())
+			r := bufio.NewReader(conn)
+			for {
+				if _, err := r.ReadString('\n'); err != nil {
+					return
+				}
+				if _, err := conn.Write(answer); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// serveUDP answers every datagram with the backend's name.
+func serveUDP(conn net.PacketConn, answer []byte, logger *log.Logger) error {
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			logger.Printf("udp read: %v", err)
+			continue
+		}
+		logger.Printf("udp %q from %s", strings.TrimSpace(string(buf[:n])), from)
+		if _, err := conn.WriteTo(answer, from); err != nil {
+			logger.Printf("udp reply to %s: %v", from, err)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+//go:build linux && privileged
+
+package nlbatch
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/nlbatch/nstest"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) { nstest.Main(m) }
+
+// ipsetAdd encodes `ipset add SET ADDR` (hash:ip, IPv4) as the ipset tool
+// does, without -exist (NLM_F_EXCL).
+func ipsetAdd(set string, addr netip.Addr) []byte {
+	ip := addr.As4()
+	return NewMessage(unix.NFNL_SUBSYS_IPSET<<8|nl.IPSET_CMD_ADD, unix.NLM_F_EXCL).
+		Header([]byte{unix.AF_INET, 0, 0, 0}). // nfgenmsg
+		U8(nl.IPSET_ATTR_PROTOCOL, nl.IPSET_PROTOCOL).
+		String(nl.IPSET_ATTR_SETNAME, set).
+		Begin(nl.IPSET_ATTR_DATA|nlaFNested).
+		Begin(nl.IPSET_ATTR_IP|nlaFNested).
+		Attr(nl.IPSET_ATTR_IPADDR_IPV4|nlaFNetByteOrder, ip[:]).
+		End().
+		End().
+		Bytes()
+}
+
+func nthAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+func TestPrivilegedIpsetBatchPartialFailure(t *testing.T) {
+	const set, n, bad = "nlbatch-test", 5000, 2500
+	if err := netlink.IpsetCreate(set, "hash:ip", netlink.IpsetCreateOptions{MaxElements: 1 << 20}); err != nil {
+		t.Fatalf("create set: %v", err)
+	}
+	defer netlink.IpsetDestroy(set)
+
+	s, err := Open(Config{Protocol: unix.NETLINK_NETFILTER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Logf("window %d requests", s.Window())
+
+	reqs := make([][]byte, n)
+	for i := range reqs {
+		reqs[i] = ipsetAdd(set, nthAddr(i))
+	}
+	reqs[bad] = ipsetAdd("no-such-set", nthAddr(bad))
+	reqs[bad+1] = ipsetAdd(set, nthAddr(0)) // a duplicate: IPSET_ERR_EXIST
+	errs := s.Exec(reqs)
+
+	failed := 0
+	for i, err := range errs {
+		switch i {
+		case bad:
+			if !errors.Is(err, unix.ENOENT) {
+				t.Errorf("add to a missing set: %v, want ENOENT", err)
+			}
+		case bad + 1:
+			if !errors.Is(err, syscall.Errno(nl.IPSET_ERR_EXIST)) {
+				t.Errorf("duplicate add: %v, want errno %d (IPSET_ERR_EXIST)", err, nl.IPSET_ERR_EXIST)
+			}
+		default:
+			if err != nil {
+				failed++
+				if failed < 5 {
+					t.Errorf("errs[%d] = %v", i, err)
+				}
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d requests failed that should not have", failed)
+	}
+	res, err := netlink.IpsetList(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.Entries); got != n-2 {
+		t.Errorf("set has %d members, want %d", got, n-2)
+	}
+}
+
+func TestPrivilegedSmallReceiveBufferNeverLosesAcks(t *testing.T) {
+	const set, n = "nlbatch-small", 3000
+	if err := netlink.IpsetCreate(set, "hash:ip", netlink.IpsetCreateOptions{}); err != nil {
+		t.Fatalf("create set: %v", err)
+	}
+	defer netlink.IpsetDestroy(set)
+
+	// A window far larger than a 64 KiB buffer holds: the window must be cut
+	// to fit, so that no ack is dropped.
+	s, err := Open(Config{Protocol: unix.NETLINK_NETFILTER, Window: 4096, BufferBytes: 32 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Logf("window %d requests", s.Window())
+	reqs := make([][]byte, n)
+	for i := range reqs {
+		reqs[i] = ipsetAdd("no-such-set", nthAddr(i)) // every ack is an error ack
+	}
+	for i, err := range s.Exec(reqs) {
+		if !errors.Is(err, unix.ENOENT) {
+			t.Fatalf("errs[%d] = %v, want ENOENT", i, err)
+		}
+	}
+}
+
+func TestPrivilegedOverrunIsReported(t *testing.T) {
+	const set, n = "nlbatch-overrun", 2000
+	if err := netlink.IpsetCreate(set, "hash:ip", netlink.IpsetCreateOptions{}); err != nil {
+		t.Fatalf("create set: %v", err)
+	}
+	defer netlink.IpsetDestroy(set)
+
+	s, err := Open(Config{Protocol: unix.NETLINK_NETFILTER, BufferBytes: 32 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.window = n // past what the buffer holds, to provoke the kernel's ENOBUFS
+
+	reqs := make([][]byte, n)
+	for i := range reqs {
+		reqs[i] = ipsetAdd(set, nthAddr(i))
+	}
+	errs := s.Exec(reqs)
+	acked, lost := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			acked++
+		case errors.Is(err, ErrAckLost) && errors.Is(err, unix.ENOBUFS):
+			lost++
+		default:
+			t.Errorf("errs[%d] = %v", i, err)
+		}
+	}
+	t.Logf("acked %d, lost %d, window now %d", acked, lost, s.Window())
+	if lost == 0 {
+		t.Error("no ack was lost: the test did not provoke an overrun")
+	}
+	// The kernel applied every request, acked or not.
+	res, err := netlink.IpsetList(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != n {
+		t.Errorf("set has %d members, want %d", len(res.Entries), n)
+	}
+	// The socket recovers.
+	if errs := s.Exec([][]byte{ipsetAdd(set, nthAddr(n))}); errs[0] != nil {
+		t.Errorf("after overrun: %v", errs[0])
+	}
+}
+
+func TestPrivilegedOpenInNamespace(t *testing.T) {
+	// Route socket in the namespace of this process, named by path.
+	s, err := Open(Config{Protocol: unix.NETLINK_ROUTE, NetNSPath: "/proc/self/ns/net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	links := 0
+	req := NewMessage(unix.RTM_GETLINK, unix.NLM_F_DUMP).Header(make([]byte, unix.SizeofIfInfomsg)).Bytes()
+	if err := s.Query(req, func(Msg) error { links++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if links != 1 {
+		t.Errorf("%d links in a fresh namespace, want 1 (lo)", links)
+	}
+}

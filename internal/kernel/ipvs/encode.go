@@ -44,17 +44,17 @@ const (
 	svcAttrTimeout   = 8
 	svcAttrNetmask   = 9
 
-	destAttrAddr         = 1
-	destAttrPort         = 2
-	destAttrFwdMethod    = 3
-	destAttrWeight       = 4
-	destAttrUThresh      = 5
-	destAttrLThresh      = 6
-	destAttrActiveConns  = 7
-	destAttrInactConns   = 8
-	destAttrAddrFamily   = 11
-	connFwdMask          = 0x7 // IP_VS_CONN_F_FWD_MASK
-	svcFlagHashed uint32 = 0x2 // IP_VS_SVC_F_HASHED, kernel bookkeeping
+	destAttrAddr               = 1
+	destAttrPort               = 2
+	destAttrFwdMethod          = 3
+	destAttrWeight             = 4
+	destAttrUThresh            = 5
+	destAttrLThresh            = 6
+	destAttrActiveConns        = 7
+	destAttrInactConns         = 8
+	destAttrAddrFamily         = 11
+	connFwdMask                = 0x7 // IP_VS_CONN_F_FWD_MASK
+	svcFlagHashed       uint32 = 0x2 // IP_VS_SVC_F_HASHED, kernel bookkeeping
 )
 
 // errEncode is wrapped by the error of an op that could not be encoded; it is

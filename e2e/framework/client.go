@@ -78,15 +78,15 @@ func (c Client) HTTPGet(target string) (Reply, error) {
 	client := &http.Client{Transport: transport, Timeout: c.timeout()}
 	resp, err := client.Get("http://" + target + "/")
 	if err != nil {
-		return Reply{}, fmt.Errorf("http get %s%s: %w", target, c.from(), err)
+		return Reply{}, fmt.Errorf("%w%s", err, c.from()) // err names the URL
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err != nil {
-		return Reply{}, fmt.Errorf("http get %s%s: read body: %w", target, c.from(), err)
+		return Reply{}, fmt.Errorf("http get %s: read body: %w%s", target, err, c.from())
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Reply{}, fmt.Errorf("http get %s%s: status %s: %q", target, c.from(), resp.Status, body)
+		return Reply{}, fmt.Errorf("http get %s: status %s: %q%s", target, resp.Status, body, c.from())
 	}
 	return Reply{Backend: strings.TrimSpace(string(body)), Source: resp.Header.Get("X-Source")}, nil
 }
@@ -100,7 +100,7 @@ func (c Client) UDP(target string) (Reply, error) {
 	defer conn.Close()
 	name, err := c.ask(conn)
 	if err != nil {
-		return Reply{}, fmt.Errorf("udp %s%s: %w", target, c.from(), err)
+		return Reply{}, fmt.Errorf("udp exchange with %s: %w%s", target, err, c.from())
 	}
 	return Reply{Backend: name}, nil
 }
@@ -136,7 +136,7 @@ func (c Client) Dial(network, target string) (net.Conn, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dial %s %s%s: %w", network, target, c.from(), err)
+		return nil, fmt.Errorf("%w%s", err, c.from()) // err names network and target
 	}
 	return conn, nil
 }
@@ -207,16 +207,20 @@ func (c Client) timeout() time.Duration {
 	return DefaultTimeout
 }
 
-// from describes the client for error messages.
+// from describes the client for error messages: " (from namespace X,
+// source Y)", or "" for the root namespace and the kernel's source.
 func (c Client) from() string {
-	s := ""
+	var parts []string
 	if c.NS != "" {
-		s += " from namespace " + c.NS
+		parts = append(parts, "namespace "+c.NS)
 	}
 	if c.Source != "" {
-		s += " from source " + c.Source
+		parts = append(parts, "source "+c.Source)
 	}
-	return s
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (from " + strings.Join(parts, ", ") + ")"
 }
 
 // inNamespace runs fn in namespace ns ("" runs fn as is), on a dedicated

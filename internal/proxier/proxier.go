@@ -1,0 +1,204 @@
+// Package proxier runs the sync loop: it takes changes from a source (the
+// API server or a manifest directory), computes the desired state of the
+// changed Services, plans the difference with what the kernel holds and
+// applies it.
+//
+// The first sync, once the source has delivered everything, is a full sync
+// that adopts what the kernel already holds (a restart never flushes live
+// traffic). Later changes are coalesced and applied incrementally, touching
+// only the changed Services' objects, from a believed kernel state that is
+// kept exact by recording every applied operation. A periodic full sync
+// re-reads the kernel and repairs any drift.
+package proxier
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/apply"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// Reporter hears about Services that cannot be programmed as written.
+type Reporter interface {
+	// ServiceErrors is called when a Service's errors change (nil: it is fine again).
+	ServiceErrors(service string, errs []error)
+}
+
+// Config configures a Proxier.
+type Config struct {
+	Kernel  kernel.Kernel
+	Config  *config.Config
+	Log     *zap.Logger
+	Metrics *metrics.Metrics
+	Health  *health.Tracker
+	// Reporter hears about invalid Services; may be nil.
+	Reporter Reporter
+	// DrainCheckPeriod is how often drained real servers are checked for
+	// remaining connections (default 5 s).
+	DrainCheckPeriod time.Duration
+	// RetryMin and RetryMax bound the backoff after a failed sync (defaults 1 s, 30 s).
+	RetryMin, RetryMax time.Duration
+	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
+	CPUs int
+	// OnSync, if set, is called after every sync with what it did (benchmarks, tests).
+	OnSync func(SyncStats)
+}
+
+// Proxier is the sync loop. Sources feed it through the Upsert/Delete/Set
+// methods from any goroutine.
+type Proxier struct {
+	cfg   Config
+	log   *zap.Logger
+	store *store
+	apl   *apply.Applier
+
+	// owned by the sync loop
+	in        *desired.Input
+	index     *desired.Index
+	believed  *state.State
+	draining  map[state.VSKey]struct{}
+	errs      map[string][]error
+	needFull  bool
+}
+
+// New returns a Proxier; it does no I/O until Run.
+func New(cfg Config) *Proxier {
+	if cfg.DrainCheckPeriod == 0 {
+		cfg.DrainCheckPeriod = 5 * time.Second
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Health == nil {
+		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
+	}
+	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
+		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, needFull: true}
+}
+
+// Source-facing methods.
+
+// UpsertService records a new or changed Service.
+func (p *Proxier) UpsertService(svc *Service) { p.store.UpsertService(svc); p.queued() }
+
+// DeleteService records a deleted Service.
+func (p *Proxier) DeleteService(namespace, name string) {
+	p.store.DeleteService(namespace, name)
+	p.queued()
+}
+
+// UpsertSlice records a new or changed EndpointSlice.
+func (p *Proxier) UpsertSlice(es *EndpointSlice) { p.store.UpsertSlice(es); p.queued() }
+
+// DeleteSlice records a deleted EndpointSlice.
+func (p *Proxier) DeleteSlice(namespace, name string) {
+	p.store.DeleteSlice(namespace, name)
+	p.queued()
+}
+
+// SetNode records the node's name, labels, addresses and pod CIDRs.
+func (p *Proxier) SetNode(n NodeInfo) { p.store.SetNode(n); p.queued() }
+
+// SetSynced tells the proxier the source has delivered its initial state.
+func (p *Proxier) SetSynced() { p.store.SetSynced() }
+
+// Health returns the health tracker.
+func (p *Proxier) Health() *health.Tracker { return p.cfg.Health }
+
+func (p *Proxier) queued() {
+	p.cfg.Health.Queued()
+	if m := p.cfg.Metrics; m != nil {
+		m.LastQueued.SetToCurrentTime()
+		svc, ep := p.store.pending()
+		m.ServiceChangesPending.Set(float64(svc))
+		m.EndpointChangesPending.Set(float64(ep))
+	}
+}
+
+// Run syncs until ctx is done. Nothing is synced before the source has
+// delivered its initial state and the node is known.
+func (p *Proxier) Run(ctx context.Context) error {
+	for !p.store.isSynced() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.store.notify:
+		}
+	}
+	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
+	full := time.NewTimer(0)
+	drain := time.NewTicker(p.cfg.DrainCheckPeriod)
+	defer drain.Stop()
+	retry := p.cfg.RetryMin
+	var retryTimer <-chan time.Time
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-full.C:
+			p.needFull = true
+		case <-p.store.notify:
+		case <-retryTimer:
+			retryTimer = nil
+		case <-drain.C:
+			p.drainCheck()
+			continue
+		}
+		if min := p.cfg.Config.IPVS.MinSyncPeriod; min > 0 && time.Since(last) < min {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min - time.Since(last)):
+			}
+		}
+		last = time.Now()
+		fullSync := p.needFull
+		ok := p.sync()
+		switch {
+		case ok:
+			retry = p.cfg.RetryMin
+			if fullSync {
+				full.Reset(p.cfg.Config.IPVS.SyncPeriod)
+			}
+		case retryTimer == nil:
+			p.log.Warn("sync failed; retrying", zap.Duration("after", retry))
+			retryTimer = time.After(retry)
+			retry = min(2*retry, p.cfg.RetryMax)
+		}
+	}
+}
+
+// nodeInput builds the compute input from the Node object and the host's addresses.
+func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
+	addrs, err := p.cfg.Kernel.Link.NodeAddresses()
+	if err != nil {
+		p.log.Warn("cannot list the node's addresses; NodePorts use the Node object's", zap.Error(err))
+	}
+	seen := map[netip.Addr]bool{}
+	var all []netip.Addr
+	for _, a := range append(addrs, n.PrimaryAddresses...) {
+		if !seen[a] {
+			seen[a] = true
+			all = append(all, a)
+		}
+	}
+	n.Addresses = all
+	n.CPUs = p.cfg.CPUs
+	return desired.NewInput(p.cfg.Config, n)
+}

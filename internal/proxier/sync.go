@@ -1,0 +1,315 @@
+package proxier
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/apply"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// SyncStats describes one sync.
+type SyncStats struct {
+	// Type is "full", "partial" or "drain".
+	Type     string
+	Start    time.Time
+	Duration time.Duration
+	// Services is the number of Services recomputed.
+	Services int
+	// Ops is the number of planned operations; Failed how many failed.
+	Ops, Failed int
+	// Messages counts kernel write requests sent.
+	Messages int
+	Counts   map[plan.Kind]int
+	Err      error
+}
+
+// sync runs one full or incremental sync and reports whether it succeeded.
+func (p *Proxier) sync() bool {
+	start := time.Now()
+	ch := p.store.take()
+	var st SyncStats
+	if p.needFull || p.index == nil || ch.nodeDirty {
+		st = p.fullSync(ch)
+	} else {
+		st = p.partialSync(ch)
+	}
+	st.Start, st.Duration = start, time.Since(start)
+	p.finish(st, ch)
+	return st.Err == nil
+}
+
+// recompute refreshes the fragments of the changed Services (all of them
+// when the node or config changed) and returns what they touched.
+func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
+	t := desired.NewTouched()
+	keys := make([]string, 0, len(ch.dirty))
+	if all {
+		keys = p.store.keys()
+	} else {
+		for k := range ch.dirty {
+			keys = append(keys, k)
+		}
+	}
+	for _, key := range keys {
+		svc, eps := p.store.service(key)
+		var f *desired.Fragment
+		if svc != nil {
+			f = desired.ForService(p.in, svc, eps)
+		}
+		p.index.Replace(key, f, t)
+		p.reportErrors(key)
+	}
+	return t, len(keys)
+}
+
+func (p *Proxier) fullSync(ch changes) SyncStats {
+	st := SyncStats{Type: "full"}
+	in := p.nodeInput(ch.node)
+	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
+		p.in = in
+		p.index = desired.NewIndex(desired.Base(in))
+		_, st.Services = p.recompute(ch, true)
+	} else {
+		_, st.Services = p.recompute(ch, false)
+	}
+	want := p.index.State()
+	observed, err := apply.Observe(p.cfg.Kernel, want, false)
+	if observed == nil {
+		st.Err = fmt.Errorf("read kernel state: %w", err)
+		return st
+	}
+	if err != nil {
+		p.log.Warn("partial kernel read; continuing", zap.Error(err))
+	}
+	pl := plan.Diff(want, observed, p.planOptions(nil, true))
+	p.believed = observed
+	p.run(pl, want, &st)
+	p.draining = map[state.VSKey]struct{}{}
+	for k, svc := range p.believed.Services {
+		p.noteDraining(k, svc, want.Services[k])
+	}
+	if m := p.cfg.Metrics; m != nil {
+		rs := 0
+		for _, s := range want.Services {
+			rs += len(s.RealServers)
+		}
+		m.VirtualServer.Set(float64(len(want.Services)))
+		m.RealServers.Set(float64(rs))
+	}
+	return st
+}
+
+func (p *Proxier) partialSync(ch changes) SyncStats {
+	st := SyncStats{Type: "partial"}
+	t, n := p.recompute(ch, false)
+	st.Services = n
+	if t.Empty() {
+		return st
+	}
+	want := p.index.Partial(t)
+	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
+	p.run(pl, want, &st)
+	for k := range t.Services {
+		if svc := p.believed.Services[k]; svc != nil {
+			p.noteDraining(k, svc, want.Services[k])
+		}
+	}
+	return st
+}
+
+// drainCheck deletes drained real servers whose connections have ended.
+func (p *Proxier) drainCheck() {
+	if len(p.draining) == 0 || p.believed == nil {
+		return
+	}
+	start := time.Now()
+	st := SyncStats{Type: "drain"}
+	scope := state.NewScope()
+	keys := make([]state.VSKey, 0, len(p.draining))
+	for k := range p.draining {
+		scope.Services[k] = struct{}{}
+		keys = append(keys, k)
+	}
+	if err := apply.RefreshDestinations(p.cfg.Kernel, p.believed, keys); err != nil {
+		p.log.Warn("drain check: cannot read real servers", zap.Error(err))
+		return
+	}
+	want := p.index.Partial(scope)
+	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
+	p.run(pl, want, &st)
+	for _, k := range keys {
+		delete(p.draining, k)
+		if svc := p.believed.Services[k]; svc != nil {
+			p.noteDraining(k, svc, want.Services[k])
+		}
+	}
+	st.Start, st.Duration = start, time.Since(start)
+	if st.Ops > 0 {
+		p.finish(st, changes{})
+	}
+}
+
+// noteDraining remembers a virtual server that holds real servers nobody wants.
+func (p *Proxier) noteDraining(k state.VSKey, have, want *state.Service) {
+	if want == nil {
+		return
+	}
+	for rk := range have.RealServers {
+		if _, ok := want.RealServers[rk]; !ok {
+			p.draining[k] = struct{}{}
+			return
+		}
+	}
+}
+
+func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options {
+	var np []netip.Addr
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		np = append(np, p.in.NodePortAddresses(f)...)
+	}
+	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodePortAddresses: np}
+}
+
+// run applies a plan and records what took effect in the believed state.
+func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
+	st.Ops = len(pl.Ops)
+	if pl.Empty() {
+		return
+	}
+	if ce := p.log.Check(zap.DebugLevel, "plan"); ce != nil {
+		for _, op := range pl.Ops {
+			p.log.Debug("op", zap.String("op", op.String()))
+		}
+	}
+	res := p.apl.Apply(pl)
+	for i, op := range pl.Ops {
+		if res.Done[i] {
+			plan.Record(p.believed, op, want.Rules)
+		}
+	}
+	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
+	if res.Failed() > 0 {
+		st.Err = errors.Join(res.Errors...)
+		p.needFull = true
+	}
+	if m := p.cfg.Metrics; m != nil {
+		for k, n := range res.Applied {
+			m.OpsApplied.WithLabelValues(k.String()).Add(float64(n))
+		}
+		for i, op := range pl.Ops {
+			if !res.Done[i] {
+				m.KernelErrors.WithLabelValues(op.Kind.String()).Inc()
+			}
+		}
+	}
+}
+
+// finish logs and records the outcome of a sync.
+func (p *Proxier) finish(st SyncStats, ch changes) {
+	fields := []zap.Field{zap.String("type", st.Type), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
+		zap.Int("failed", st.Failed), zap.Duration("took", st.Duration)}
+	m := p.cfg.Metrics
+	result := "success"
+	if st.Err != nil {
+		result = "error"
+		p.cfg.Health.Failed(st.Err)
+		errs := unwrapJoined(st.Err)
+		for i, e := range errs {
+			if i == 10 {
+				p.log.Warn("more kernel errors", zap.Int("count", len(errs)-10))
+				break
+			}
+			p.log.Warn("kernel operation failed", zap.Error(e))
+		}
+		p.log.Warn("sync incomplete; a full resync is pending", fields...)
+	} else {
+		if st.Type != "drain" {
+			p.needFull = p.needFull && st.Type != "full"
+			p.cfg.Health.Synced(st.Start)
+		}
+		if st.Ops > 0 || st.Type == "full" {
+			p.log.Info("synced", fields...)
+		} else {
+			p.log.Debug("synced", fields...)
+		}
+	}
+	if m != nil {
+		m.Syncs.WithLabelValues(st.Type, result).Inc()
+		secs := st.Duration.Seconds()
+		m.SyncDuration.WithLabelValues().Observe(secs)
+		switch st.Type {
+		case "full":
+			m.FullSyncDuration.Observe(secs)
+		case "partial":
+			m.PartialSyncDuration.Observe(secs)
+		}
+		m.ServiceChanges.Add(float64(ch.svcN))
+		m.EndpointChanges.Add(float64(ch.epN))
+		if st.Err == nil {
+			m.LastSync.SetToCurrentTime()
+			for _, t := range ch.triggered {
+				if !t.IsZero() {
+					m.NetworkProgramming.Observe(time.Since(t).Seconds())
+				}
+			}
+		}
+		svc, ep := p.store.pending()
+		m.ServiceChangesPending.Set(float64(svc))
+		m.EndpointChangesPending.Set(float64(ep))
+	}
+	if p.cfg.OnSync != nil {
+		p.cfg.OnSync(st)
+	}
+}
+
+// reportErrors logs and reports a Service's errors when they change.
+func (p *Proxier) reportErrors(key string) {
+	errs := p.index.Errors(key)
+	if slices.EqualFunc(errs, p.errs[key], func(a, b error) bool { return a.Error() == b.Error() }) {
+		return
+	}
+	for _, e := range errs {
+		p.log.Warn("invalid object", zap.String("service", key), zap.Error(e))
+	}
+	if len(errs) == 0 {
+		delete(p.errs, key)
+	} else {
+		p.errs[key] = errs
+	}
+	if p.cfg.Reporter != nil {
+		p.cfg.Reporter.ServiceErrors(key, errs)
+	}
+	if m := p.cfg.Metrics; m != nil {
+		n := 0
+		for _, e := range p.errs {
+			n += len(e)
+		}
+		m.InvalidObjs.Set(float64(n))
+	}
+}
+
+func unwrapJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// sameInput reports whether two compute inputs would give the same fragments.
+func sameInput(a, b *desired.Input) bool {
+	if a == nil || b == nil || a.Config != b.Config {
+		return false
+	}
+	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
+		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
+		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs
+}

@@ -62,12 +62,12 @@ type Proxier struct {
 	apl   *apply.Applier
 
 	// owned by the sync loop
-	in        *desired.Input
-	index     *desired.Index
-	believed  *state.State
-	draining  map[state.VSKey]struct{}
-	errs      map[string][]error
-	needFull  bool
+	in       *desired.Input
+	index    *desired.Index
+	believed *state.State
+	draining map[state.VSKey]struct{}
+	errs     map[string][]error
+	needFull bool
 }
 
 // New returns a Proxier; it does no I/O until Run.

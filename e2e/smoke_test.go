@@ -92,6 +92,20 @@ func TestHarnessSmoke(t *testing.T) {
 		}
 		framework.Run(t, framework.IPTablesBin, "-w", "-D", "OUTPUT", "-d", smokeIPB, "-p", "tcp", "--dport", "8080", "-j", "DROP")
 	})
+	t.Run("source addresses", func(t *testing.T) {
+		expectSource(t, client.Client(), a.Addr(framework.PortHTTP), client.IP)
+		expectSource(t, framework.Client{Source: framework.NodeIP}, a.Addr(framework.PortHTTP), framework.NodeIP)
+		// Marked by KUBE-SERVICES, masqueraded on the way to the backend.
+		expectSource(t, client.Client(), http, framework.NodeIP)
+	})
+	t.Run("backend stop and start", func(t *testing.T) {
+		b.Stop()
+		if _, err := (framework.Client{}).HTTPGet(b.Addr(framework.PortHTTP)); !framework.IsRefused(err) {
+			t.Errorf("stopped backend: want refused, got %v", err)
+		}
+		b.Start(t)
+		expectBackend(t, framework.Client{}, framework.HTTP, b.Addr(framework.PortHTTP), b.Name)
+	})
 	t.Run("background load", func(t *testing.T) {
 		load := framework.StartLoad(t, client.Client(), framework.HTTP, http)
 		time.Sleep(time.Second)
@@ -144,6 +158,18 @@ func expectBackend(t *testing.T, c framework.Client, proto framework.Proto, targ
 	}
 	if reply.Backend != want {
 		t.Errorf("%s %s: answered by %q, want %q", proto, target, reply.Backend, want)
+	}
+}
+
+// expectSource checks the client address an HTTP backend saw.
+func expectSource(t *testing.T, c framework.Client, target, wantIP string) {
+	t.Helper()
+	reply, err := c.HTTPGet(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(reply.Source, wantIP+":") {
+		t.Errorf("http %s: backend saw source %q, want %s", target, reply.Source, wantIP)
 	}
 }
 

@@ -24,6 +24,8 @@ type Fragment struct {
 	LocalEndpoints int
 	// Errors are the Service's and its EndpointSlices' invalid fields.
 	Errors []error
+	// Rejected says the whole Service was invalid and nothing was computed.
+	Rejected bool
 }
 
 // ForService computes what one Service and its EndpointSlices want on this node.
@@ -33,6 +35,7 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 	s, ok := parseService(in, svc, errs)
 	f.Errors = errs.errs
 	if !ok {
+		f.Rejected = len(f.Errors) > 0
 		return f
 	}
 	var parsed []sliceEndpoints

@@ -54,8 +54,7 @@ func ReadDir(dir string) (*Objects, error) {
 			}
 			return nil
 		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
+		if IsManifestFile(path) {
 			files = append(files, path)
 		}
 		return nil
@@ -69,6 +68,32 @@ func ReadDir(dir string) (*Objects, error) {
 		r.file(f)
 	}
 	return r.finish(), nil
+}
+
+// IsManifestFile reports whether a path names a manifest (.yaml, .yml, .json).
+func IsManifestFile(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// ReadFile reads one manifest file. Only an unreadable file is an error;
+// malformed documents are reported in Objects.Errors.
+func ReadFile(path string) (*Objects, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes is larger than the %d byte limit", path, info.Size(), MaxFileSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Read(path, data), nil
 }
 
 // Read parses manifests from one stream; name is used in errors.

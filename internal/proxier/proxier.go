@@ -67,7 +67,9 @@ type Proxier struct {
 	believed *state.State
 	draining map[state.VSKey]struct{}
 	errs     map[string][]error
-	needFull bool
+	// lastValid is each Service's last version that was not rejected.
+	lastValid map[string]*Service
+	needFull  bool
 }
 
 // New returns a Proxier; it does no I/O until Run.
@@ -88,7 +90,7 @@ func New(cfg Config) *Proxier {
 		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
-		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, needFull: true}
+		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true}
 }
 
 // Source-facing methods.

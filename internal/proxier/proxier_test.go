@@ -275,3 +275,25 @@ func TestConcurrentSources(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectedUpdateKeepsLastValidVersion(t *testing.T) {
+	fk := fake.New(nodeIP)
+	h := start(t, fk, fk.Interfaces(), nil)
+	h.feed(2)
+	h.next("full")
+	before := fk.IPVS.Save()
+	bad := service("svc-0", "10.96.0.1", 80)
+	bad.Spec.SessionAffinity = "Sticky" // invalid: the whole Service is rejected
+	h.p.UpsertService(bad)
+	s := h.next("partial")
+	if s.Ops != 0 || fk.IPVS.Save() != before {
+		t.Fatalf("a rejected update changed the kernel (%d ops)", s.Ops)
+	}
+	if errs := h.p.index.Errors("default/svc-0"); len(errs) != 2 {
+		t.Fatalf("want the field error and the keeping note, got %v", errs)
+	}
+	h.p.UpsertService(service("svc-0", "10.96.0.1", 81)) // fixed, and changed
+	if s := h.next("partial"); s.Counts[plan.AddVS] != 1 || s.Counts[plan.DelVS] != 1 {
+		t.Fatalf("fixed Service not reprogrammed: %v", s.Counts)
+	}
+}

@@ -63,12 +63,32 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		svc, eps := p.store.service(key)
 		var f *desired.Fragment
 		if svc != nil {
-			f = desired.ForService(p.in, svc, eps)
+			f = p.compute(key, svc, eps)
+		} else {
+			delete(p.lastValid, key)
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
 	}
 	return t, len(keys)
+}
+
+// compute returns a Service's fragment. When a new version is rejected as a
+// whole, the last valid version stays programmed until it is fixed: bad
+// input must not take down a working Service.
+func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desired.Fragment {
+	f := desired.ForService(p.in, svc, eps)
+	if !f.Rejected {
+		p.lastValid[key] = svc
+		return f
+	}
+	last := p.lastValid[key]
+	if last == nil {
+		return f
+	}
+	kept := desired.ForService(p.in, last, eps)
+	kept.Errors = append(slices.Clone(f.Errors), fmt.Errorf("Service %s: keeping its last valid version in the kernel until it is fixed", key))
+	return kept
 }
 
 func (p *Proxier) fullSync(ch changes) SyncStats {

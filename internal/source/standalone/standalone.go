@@ -1,0 +1,240 @@
+// Package standalone feeds the proxier from a directory of manifests instead
+// of an API server: it re-reads the directory when a file changes (polling
+// names, sizes and modification times) and sends only the differences.
+//
+// A file that fails to parse keeps its last good objects until it is fixed,
+// and an unreadable directory keeps everything: bad input never takes down
+// what is already programmed.
+package standalone
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"go.uber.org/zap"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/manifest"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/source"
+)
+
+// Config configures the directory source.
+type Config struct {
+	Dir  string
+	Node desired.Node
+	// Poll is how often the directory is checked for changes (default 1 s).
+	Poll   time.Duration
+	Log    *zap.Logger
+	Health source.Health
+}
+
+// Source reads a manifest directory.
+type Source struct {
+	cfg Config
+	// last good objects per file
+	files map[string]fileObjects
+	// what the sink has been told
+	services map[string]*v1.Service
+	slices   map[string]*discovery.EndpointSlice
+	stamp    string
+}
+
+type fileObjects struct {
+	services []*v1.Service
+	slices   []*discovery.EndpointSlice
+}
+
+// New returns a Source; it does no I/O until Run.
+func New(cfg Config) *Source {
+	if cfg.Poll == 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Source{cfg: cfg, files: map[string]fileObjects{}, services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
+}
+
+// Run feeds sink until ctx is done.
+func (s *Source) Run(ctx context.Context, sink source.Sink) error {
+	sink.SetNode(s.cfg.Node)
+	synced := false
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	for {
+		stamp, err := dirStamp(s.cfg.Dir)
+		switch {
+		case err != nil:
+			s.cfg.Log.Warn("manifest directory unreadable; keeping the current Services", zap.String("dir", s.cfg.Dir), zap.Error(err))
+			s.stale(true)
+		case stamp != s.stamp:
+			s.stale(false)
+			s.stamp = stamp
+			s.reload(sink)
+			if !synced {
+				synced = true
+				sink.SetSynced()
+			}
+		default:
+			s.stale(false)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Source) stale(v bool) {
+	if s.cfg.Health != nil {
+		s.cfg.Health.SourceStale(v)
+	}
+}
+
+// reload reads every file, keeping a broken file's last good objects, and
+// sends the sink what changed.
+func (s *Source) reload(sink source.Sink) {
+	paths, err := manifestFiles(s.cfg.Dir)
+	if err != nil {
+		s.cfg.Log.Warn("cannot list manifest directory", zap.Error(err))
+		return
+	}
+	files := map[string]fileObjects{}
+	for _, p := range paths {
+		objs, err := manifest.ReadFile(p)
+		if err != nil {
+			s.cfg.Log.Warn("cannot read manifest file; keeping its last good objects", zap.String("file", p), zap.Error(err))
+			files[p] = s.files[p]
+			continue
+		}
+		for _, w := range objs.Warnings {
+			s.cfg.Log.Info("manifest", zap.String("note", w))
+		}
+		fo := fileObjects{services: objs.Services, slices: objs.EndpointSlices}
+		if len(objs.Errors) > 0 {
+			for _, e := range objs.Errors {
+				s.cfg.Log.Warn("invalid manifest; keeping the file's last good objects", zap.Error(e))
+			}
+			fo = mergeKeepingOld(s.files[p], fo)
+		}
+		files[p] = fo
+	}
+	s.files = files
+	services := map[string]*v1.Service{}
+	slices := map[string]*discovery.EndpointSlice{}
+	for _, p := range sortedKeys(files) {
+		for _, svc := range files[p].services {
+			key := svc.Namespace + "/" + svc.Name
+			if _, dup := services[key]; dup {
+				s.cfg.Log.Warn("Service defined twice; using the first", zap.String("service", key), zap.String("file", p))
+				continue
+			}
+			services[key] = svc
+		}
+		for _, es := range files[p].slices {
+			slices[es.Namespace+"/"+es.Name] = es
+		}
+	}
+	for _, svc := range services {
+		sink.UpsertService(svc) // the sink ignores unchanged objects
+	}
+	for key := range s.services {
+		if _, ok := services[key]; !ok {
+			ns, name, _ := strings.Cut(key, "/")
+			sink.DeleteService(ns, name)
+		}
+	}
+	for _, es := range slices {
+		sink.UpsertSlice(es)
+	}
+	for key := range s.slices {
+		if _, ok := slices[key]; !ok {
+			ns, name, _ := strings.Cut(key, "/")
+			sink.DeleteSlice(ns, name)
+		}
+	}
+	s.services, s.slices = services, slices
+	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(services)), zap.Int("endpointSlices", len(slices)))
+}
+
+// mergeKeepingOld keeps the old objects of a broken file that the new read
+// did not deliver again.
+func mergeKeepingOld(old, cur fileObjects) fileObjects {
+	have := map[string]bool{}
+	for _, s := range cur.services {
+		have["svc "+s.Namespace+"/"+s.Name] = true
+	}
+	for _, e := range cur.slices {
+		have["es "+e.Namespace+"/"+e.Name] = true
+	}
+	for _, s := range old.services {
+		if !have["svc "+s.Namespace+"/"+s.Name] {
+			cur.services = append(cur.services, s)
+		}
+	}
+	for _, e := range old.slices {
+		if !have["es "+e.Namespace+"/"+e.Name] {
+			cur.slices = append(cur.slices, e)
+		}
+	}
+	return cur
+}
+
+func manifestFiles(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != dir && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if manifest.IsManifestFile(p) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+// dirStamp summarizes names, sizes and modification times of the manifest files.
+func dirStamp(dir string) (string, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return "", err
+	}
+	paths, err := manifestFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", p, info.Size(), info.ModTime().UnixNano())
+	}
+	return b.String(), nil
+}
+
+func sortedKeys(m map[string]fileObjects) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -91,10 +91,14 @@ func TestEncodeRejects(t *testing.T) {
 		"net member without net": func() ([]byte, error) {
 			return encodeEntry(true, hashIPPortNet, state.SetEntry{Addr: vip, Proto: state.TCP, Port: 1})
 		},
-		"unknown type":  func() ([]byte, error) { return encodeEntry(true, state.SetSpec{Name: "S", Type: "hash:mac"}, state.SetEntry{}) },
-		"long name":     func() ([]byte, error) { return encodeDestroy("KUBE-0123456789012345678901234567") },
-		"no family":     func() ([]byte, error) { return encodeCreate(state.SetSpec{Name: "S", Type: state.HashIP}) },
-		"create hash:n": func() ([]byte, error) { return encodeCreate(state.SetSpec{Name: "S", Type: "hash:net", Family: state.IPv4}) },
+		"unknown type": func() ([]byte, error) {
+			return encodeEntry(true, state.SetSpec{Name: "S", Type: "hash:mac"}, state.SetEntry{})
+		},
+		"long name": func() ([]byte, error) { return encodeDestroy("KUBE-0123456789012345678901234567") },
+		"no family": func() ([]byte, error) { return encodeCreate(state.SetSpec{Name: "S", Type: state.HashIP}) },
+		"create hash:n": func() ([]byte, error) {
+			return encodeCreate(state.SetSpec{Name: "S", Type: "hash:net", Family: state.IPv4})
+		},
 	}
 	for name, f := range cases {
 		if _, err := f(); !errors.Is(err, errEncode) {

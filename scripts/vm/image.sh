@@ -14,7 +14,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache="$root/.cache/vm"
 
-log() { echo "image: $*" >&2; }
+log() { echo "image: [${SECONDS}s] $*" >&2; }
 die() {
 	echo "image: error: $*" >&2
 	exit 1
@@ -24,16 +24,21 @@ die() {
 # the cache key.
 guest_packages=(busybox-static bash iproute2 ipvsadm ipset iptables conntrack kmod libc6)
 
-# kernel_package names the linux-image package linux-image-amd64 points at.
+# kernel_package prints "NAME VERSION" of the linux-image package that
+# linux-image-amd64 depends on, from one apt-cache call (~1 s): the
+# metapackage pins it, e.g. "linux-image-6.1.0-56-amd64 (= 6.1.192-2)".
 kernel_package() {
-	local pkg
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-	if [[ -z "$pkg" ]]; then
+	local found
+	found=$(apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
+		sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*\) (= \([^)]*\)).*/\1 \2/p' | head -1)
+	if [[ -z "$found" ]]; then
+		log "no package list names linux-image-amd64: apt-get update"
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-		pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+		found=$(apt-cache show --no-all-versions linux-image-amd64 |
+			sed -n 's/^Depends:.*\(linux-image-[0-9][^ ,]*\) (= \([^)]*\)).*/\1 \2/p' | head -1)
 	fi
-	[[ -n "$pkg" ]] || die "apt-cache names no linux-image-6.x package for linux-image-amd64"
-	echo "$pkg"
+	[[ -n "$found" ]] || die "apt-cache names no linux-image-6.x package for linux-image-amd64"
+	echo "$found"
 }
 
 inputs_hash() {
@@ -44,30 +49,35 @@ inputs_hash() {
 }
 
 # fetch_kernel downloads the kernel .deb into .cache/vm/debs (once) and
-# prints its path.
+# prints its path. A stale package list (404) gets one apt-get update.
 fetch_kernel() {
 	local pkg=$1 version=$2 debs="$cache/debs"
-	mkdir -p "$debs"
 	local deb="$debs/${pkg}_${version}_amd64.deb"
-	if [[ ! -s "$deb" ]]; then
-		log "downloading $pkg $version"
-		# apt's sandbox user cannot write here; the download is done as root.
-		(cd "$debs" && apt-get download -q "$pkg=$version" 2>&1 | grep -v 'unsandboxed' >&2) ||
-			die "apt-get download $pkg=$version failed"
-		local got
-		got=$(ls "$debs/${pkg}_"*"_amd64.deb" 2>/dev/null | grep -F "_${version//:/%3a}_" | head -1 || true)
-		[[ -n "$got" ]] || die "downloaded .deb for $pkg $version not found in $debs"
-		[[ "$got" == "$deb" ]] || mv "$got" "$deb"
+	mkdir -p "$debs"
+	if [[ -s "$deb" ]]; then
+		echo "$deb"
+		return
 	fi
+	log "downloading $pkg $version"
+	# Run as root in a root-owned folder, apt warns that it cannot sandbox the
+	# download: harmless, so its output is only shown on failure.
+	if ! (cd "$debs" && apt-get download "$pkg=$version") >"$debs/download.log" 2>&1; then
+		log "download failed, updating the package lists and retrying"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+		if ! (cd "$debs" && apt-get download "$pkg=$version") >"$debs/download.log" 2>&1; then
+			sed 's/^/  /' "$debs/download.log" >&2
+			die "apt-get download $pkg=$version failed"
+		fi
+	fi
+	[[ -s "$deb" ]] || die "apt-get download did not produce $deb"
 	echo "$deb"
 }
 
 main() {
 	"$here/deps.sh" >&2
 	local pkg version key dir
-	pkg=$(kernel_package)
-	version=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
-	[[ -n "$version" && "$version" != "(none)" ]] || die "no candidate version for $pkg"
+	read -r pkg version < <(kernel_package)
+	[[ -n "$pkg" && -n "$version" ]] || die "cannot tell which kernel package to use"
 	key="${pkg#linux-image-}_${version}_$(inputs_hash)"
 	dir="$cache/$key"
 	if [[ -s "$dir/vmlinux" && -s "$dir/initramfs.cpio" ]]; then

@@ -93,7 +93,7 @@ func (c Client) HTTPGet(target string) (Reply, error) {
 
 // UDP sends one datagram to target and returns which backend answered.
 func (c Client) UDP(target string) (Reply, error) {
-	conn, err := c.Dial("udp4", target)
+	conn, err := c.Dial("udp", target)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -117,8 +117,9 @@ func (c Client) TCPLine(target string) (Reply, error) {
 	return Reply{Backend: name}, err
 }
 
-// Dial opens a connection ("tcp4" or "udp4", or "tcp"/"udp") to target from
-// the client's namespace and source address.
+// Dial opens a connection to target ("IP:port") over network ("tcp" or
+// "udp"; the address family follows target) from the client's namespace and
+// source address.
 func (c Client) Dial(network, target string) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: c.timeout()}
 	if c.Source != "" {
@@ -152,7 +153,7 @@ type LineConn struct {
 // OpenLine connects to target's line server and keeps the connection open
 // until Close.
 func (c Client) OpenLine(target string) (*LineConn, error) {
-	conn, err := c.Dial("tcp4", target)
+	conn, err := c.Dial("tcp", target)
 	if err != nil {
 		return nil, err
 	}

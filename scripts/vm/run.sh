@@ -11,6 +11,8 @@
 # a kernel panic or a guest that never reported a status is a failure (125)
 # with the console's tail printed.
 #
+# Defaults: --smp 1 (the fastest boot), --mem 512, no network (--net user adds
+# eth0 10.0.2.15/24 via 10.0.2.2 in the guest).
 # --timeout bounds the guest command (default 600 s); qemu as a whole gets
 # another 120 s for booting and powering off. The image comes from
 # scripts/vm/image.sh, or from $VM_IMAGE_DIR when set.

@@ -28,11 +28,11 @@ func create(t *testing.T, family netlink.InetFamily, proto uint8, vip string, po
 	}
 	ip := func(s string) net.IP {
 		// ConntrackCreate sends the slice as is: IPv4 must be 4 bytes.
-		if a := net.ParseIP(s); a.To4() != nil {
-			return a.To4()
-		} else {
-			return a
+		a := net.ParseIP(s)
+		if v4 := a.To4(); v4 != nil {
+			return v4
 		}
+		return a
 	}
 	f := &netlink.ConntrackFlow{
 		FamilyType: uint8(family),

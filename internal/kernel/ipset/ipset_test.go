@@ -215,6 +215,10 @@ func TestKernelErrors(t *testing.T) {
 	if !errors.Is(ext, ErrIPAddrIPv6) {
 		t.Errorf("with a message: %v", ext)
 	}
+	// The apply layer tests with the kernel package's errnos.
+	if !kernel.AlreadyExists(ErrExist) || !kernel.AlreadyGone(ErrExist) || !errors.Is(ErrBusy, kernel.ErrIPSetBusy) {
+		t.Error("ipset errors are not recognized by package kernel's helpers")
+	}
 	if s := fmt.Sprint(ErrExist); s != "ipset: element already added (add) or not added (del) (error 4103)" {
 		t.Errorf("ErrExist text = %q", s)
 	}

@@ -18,6 +18,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "plan":
 		return planCmd(args[1:], stdout, stderr)
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "cleanup":
+		return cleanupCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ipvs-proxy", Version)
 		return 0

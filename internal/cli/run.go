@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
+)
+
+// runFlags are the flags of `ipvs-proxy run`.
+type runFlags struct {
+	configFile string
+	manifests  string
+	nodeName   string
+	nodeLabels map[string]string
+	logFormat  string
+	verbosity  int
+	poll       time.Duration
+	drainCheck time.Duration
+	faultRate  float64
+	faultSeed  int64
+	over       *overrides
+	fs         *pflag.FlagSet
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &runFlags{fs: fs}
+	fs.StringVar(&f.configFile, "config", "", "KubeProxyConfiguration file (kube-proxy's ConfigMap config.conf)")
+	fs.StringVar(&f.manifests, "manifests", "", "standalone mode: read Services and EndpointSlices from this directory instead of an API server")
+	fs.StringVar(&f.nodeName, "node-name", "", "this node's name (same as --hostname-override)")
+	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "standalone mode: the node's labels, e.g. topology.kubernetes.io/zone=a")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity; 4 or more logs every planned operation")
+	fs.DurationVar(&f.poll, "manifests-poll-period", time.Second, "standalone mode: how often to check the directory for changes")
+	fs.DurationVar(&f.drainCheck, "drain-check-period", 5*time.Second, "how often to check drained real servers for remaining connections")
+	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
+	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
+	_ = fs.MarkHidden("fault-inject-rate")
+	_ = fs.MarkHidden("fault-inject-seed")
+	f.over = addOverrideFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: ipvs-proxy run [--config FILE] [--manifests DIR | --kubeconfig FILE] [--hostname-override NAME] [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return f, nil
+}
+
+// runCmd runs the daemon until SIGTERM or SIGINT. Stopping leaves the kernel
+// state in place: a restarted daemon adopts it without disturbing traffic.
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	f, err := parseRunFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(stderr, f.logFormat, f.verbosity)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	if err := run(f, log); err != nil {
+		log.Error("ipvs-proxy cannot run", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func run(f *runFlags, log *zap.Logger) error {
+	cfg, err := loadRunConfig(f, log)
+	if err != nil {
+		return err
+	}
+	nodeName, err := nodeName(f, cfg)
+	if err != nil {
+		return err
+	}
+	k, closeKernel, err := openKernel(log)
+	if err != nil {
+		return err
+	}
+	defer closeKernel()
+	if err := checkScheduler(cfg.IPVS.Scheduler); err != nil {
+		return err
+	}
+	if f.faultRate > 0 {
+		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate))
+		k = fault.Wrap(k, fault.NewInjector(f.faultRate, f.faultSeed))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	m := metrics.New()
+	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
+	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
+	defer checks.Close()
+	p := proxier.New(proxier.Config{
+		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
+		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(),
+		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
+			want := make(map[uint16]server.ServiceHealth, len(hc))
+			for port, c := range hc {
+				want[port] = server.ServiceHealth{Namespace: c.Namespace, Name: c.Name, LocalEndpoints: c.LocalEndpoints}
+			}
+			checks.Sync(want)
+		},
+	})
+
+	var serverErrs []<-chan error
+	if cfg.HealthzBindAddress != "" {
+		errc, err := server.Serve(ctx, cfg.HealthzBindAddress, server.HealthMux(tracker), log.Named("healthz"))
+		if err != nil {
+			return fmt.Errorf("healthz server: %w", err)
+		}
+		serverErrs = append(serverErrs, errc)
+	}
+	if cfg.MetricsBindAddress != "" {
+		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, map[string]http.Handler{}), log.Named("metrics"))
+		if err != nil {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		serverErrs = append(serverErrs, errc)
+	}
+
+	srcDone := make(chan error, 1)
+	if f.manifests != "" {
+		log.Info("standalone mode", zap.String("manifests", f.manifests), zap.String("node", nodeName))
+		src := standalone.New(standalone.Config{Dir: f.manifests, Node: desired.Node{Name: nodeName, Labels: f.nodeLabels},
+			Poll: f.poll, Log: log.Named("manifests"), Health: tracker})
+		go func() { srcDone <- src.Run(ctx, p) }()
+	} else {
+		src, err := newKubeSource(cfg, nodeName, tracker, log)
+		if err != nil {
+			return err
+		}
+		go func() { srcDone <- src.Run(ctx, p) }()
+	}
+	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
+		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod))
+	runErr := p.Run(ctx)
+	stop()
+	srcErr := <-srcDone
+	for _, errc := range serverErrs {
+		<-errc
+	}
+	log.Info("stopped; the kernel state stays in place for the next start (use `ipvs-proxy cleanup` to remove it)")
+	return errors.Join(runErr, srcErr)
+}
+
+// loadRunConfig reads the config file, then applies command-line flags over it.
+func loadRunConfig(f *runFlags, log *zap.Logger) (*config.Config, error) {
+	cfg := config.Default()
+	if f.configFile != "" {
+		c, rep, err := config.LoadFile(f.configFile)
+		if rep != nil {
+			for _, w := range rep.Warnings {
+				log.Warn("config", zap.String("file", f.configFile), zap.String("warning", w))
+			}
+			for _, i := range rep.Infos {
+				log.Info("config", zap.String("file", f.configFile), zap.String("note", i))
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+	}
+	if err := f.over.apply(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// nodeName picks the node's name like kube-proxy: --hostname-override, the
+// file's hostnameOverride, then the hostname, lower-cased.
+func nodeName(f *runFlags, cfg *config.Config) (string, error) {
+	name := cfg.HostnameOverride
+	if f.nodeName != "" {
+		name = f.nodeName
+	}
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("no node name: set --hostname-override (%w)", err)
+		}
+		name = h
+	}
+	return strings.ToLower(strings.TrimSpace(name)), nil
+}

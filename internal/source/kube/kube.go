@@ -1,0 +1,251 @@
+// Package kube feeds the proxier from an API server through client-go shared
+// informers: Services and EndpointSlices (minus those another proxy handles
+// and headless ones, filtered by label selector at the server so they are
+// never cached) and this node's Node object.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/source"
+)
+
+// Labels kube-proxy honours on Services (and their EndpointSlices).
+const (
+	LabelServiceProxyName = "service.kubernetes.io/service-proxy-name"
+	LabelHeadless         = v1.IsHeadlessService // service.kubernetes.io/headless
+)
+
+// Config configures the API server source.
+type Config struct {
+	// Kubeconfig and Master locate the API server; both empty means in-cluster.
+	Kubeconfig, Master string
+	QPS                float32
+	Burst              int32
+	ContentType        string
+	NodeName           string
+	// ResyncPeriod is the informers' resync (configSyncPeriod).
+	ResyncPeriod time.Duration
+	// NodeWait bounds how long to wait for the Node object before starting without it (default 30 s).
+	NodeWait time.Duration
+	Log      *zap.Logger
+	Health   source.Health
+}
+
+// Source watches an API server.
+type Source struct {
+	cfg    Config
+	client kubernetes.Interface
+}
+
+// RESTConfig builds the client configuration: kubeconfig/master, or in-cluster.
+func RESTConfig(kubeconfig, master string) (*rest.Config, error) {
+	if kubeconfig == "" && master == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig or --master and not running in a cluster: %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags(master, kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %q: %w", kubeconfig, err)
+	}
+	return c, nil
+}
+
+// New returns a Source over a client built from cfg; it does no I/O until Run.
+func New(cfg Config) (*Source, error) {
+	rc, err := RESTConfig(cfg.Kubeconfig, cfg.Master)
+	if err != nil {
+		return nil, err
+	}
+	rc.QPS, rc.Burst, rc.ContentType = cfg.QPS, int(cfg.Burst), cfg.ContentType
+	rc.UserAgent = "ipvs-proxy"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithClient(cfg, client), nil
+}
+
+// NewWithClient returns a Source over an existing client.
+func NewWithClient(cfg Config, client kubernetes.Interface) *Source {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.NodeWait == 0 {
+		cfg.NodeWait = 30 * time.Second
+	}
+	return &Source{cfg: cfg, client: client}
+}
+
+// Client returns the API client (for events).
+func (s *Source) Client() kubernetes.Interface { return s.client }
+
+// ProxyLabelSelector selects the Services (and EndpointSlices) this proxy
+// handles: not claimed by another proxy, not headless.
+func ProxyLabelSelector() string {
+	noProxy, _ := labels.NewRequirement(LabelServiceProxyName, selection.DoesNotExist, nil)
+	noHeadless, _ := labels.NewRequirement(LabelHeadless, selection.DoesNotExist, nil)
+	return labels.NewSelector().Add(*noProxy, *noHeadless).String()
+}
+
+// Run feeds sink until ctx is done. SetSynced is called once every informer
+// has synced and the Node is known (or NodeWait has passed).
+func (s *Source) Run(ctx context.Context, sink source.Sink) error {
+	sel := ProxyLabelSelector()
+	factory := informers.NewSharedInformerFactoryWithOptions(s.client, s.cfg.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(s.client, s.cfg.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.cfg.NodeName).String()
+		}))
+	svcInf := factory.Core().V1().Services().Informer()
+	esInf := factory.Discovery().V1().EndpointSlices().Informer()
+	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
+
+	nodeSeen := make(chan struct{}, 1)
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{svcInf, handler(func(o *v1.Service) { sink.UpsertService(o) }, func(o *v1.Service) { sink.DeleteService(o.Namespace, o.Name) })},
+		{esInf, handler(func(o *discovery.EndpointSlice) { sink.UpsertSlice(o) }, func(o *discovery.EndpointSlice) { sink.DeleteSlice(o.Namespace, o.Name) })},
+		{nodeInf, handler(func(o *v1.Node) {
+			sink.SetNode(NodeInfo(o))
+			select {
+			case nodeSeen <- struct{}{}:
+			default:
+			}
+		}, func(o *v1.Node) { s.cfg.Log.Warn("this node's Node object was deleted; keeping its last known state", zap.String("node", o.Name)) })},
+	}
+	for _, h := range handlers {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return err
+		}
+		_ = h.inf.SetWatchErrorHandler(func(r *cache.Reflector, err error) {
+			s.cfg.Log.Warn("API server watch failed; keeping the current state", zap.Error(err))
+			if s.cfg.Health != nil {
+				s.cfg.Health.SourceStale(true)
+			}
+		})
+	}
+	factory.Start(ctx.Done())
+	nodeFactory.Start(ctx.Done())
+	defer factory.Shutdown()
+	defer nodeFactory.Shutdown()
+	s.cfg.Log.Info("waiting for informers to sync", zap.String("labelSelector", sel))
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced) {
+		return nil // ctx done
+	}
+	select {
+	case <-nodeSeen:
+		nodeSeen <- struct{}{}
+	case <-time.After(s.cfg.NodeWait):
+		s.cfg.Log.Warn("Node object not found; NodePorts use the host's addresses and topology hints are ignored", zap.String("node", s.cfg.NodeName))
+		sink.SetNode(desired.Node{Name: s.cfg.NodeName})
+	case <-ctx.Done():
+		return nil
+	}
+	sink.SetSynced()
+	s.cfg.Log.Info("informers synced")
+	go s.watchStaleness(ctx, svcInf, esInf)
+	<-ctx.Done()
+	return nil
+}
+
+// watchStaleness clears the stale mark once the informers have caught up again.
+func (s *Source) watchStaleness(ctx context.Context, infs ...cache.SharedIndexInformer) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.cfg.Health == nil {
+			continue
+		}
+		ok := true
+		for _, inf := range infs {
+			ok = ok && inf.HasSynced() && !inf.IsStopped()
+		}
+		if ok && s.healthy(ctx) {
+			s.cfg.Health.SourceStale(false)
+		}
+	}
+}
+
+// healthy asks the API server's /readyz (cheap, and proves the connection works).
+func (s *Source) healthy(ctx context.Context) bool {
+	rc := s.client.Discovery().RESTClient()
+	if rc == nil {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return rc.Get().AbsPath("/readyz").Do(cctx).Error() == nil
+}
+
+// NodeInfo extracts what compute needs from a Node object.
+func NodeInfo(n *v1.Node) desired.Node {
+	out := desired.Node{Name: n.Name, Labels: n.Labels}
+	for _, a := range n.Status.Addresses {
+		if a.Type != v1.NodeInternalIP {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Address); err == nil {
+			out.PrimaryAddresses = append(out.PrimaryAddresses, ip.Unmap())
+		}
+	}
+	cidrs := n.Spec.PodCIDRs
+	if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
+		cidrs = []string{n.Spec.PodCIDR}
+	}
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out.PodCIDRs = append(out.PodCIDRs, p.Masked())
+		}
+	}
+	return out
+}
+
+// handler adapts typed callbacks to informer events, including deletions
+// seen only as tombstones.
+func handler[T any](upsert, del func(*T)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { call(obj, upsert) },
+		UpdateFunc: func(_, obj any) { call(obj, upsert) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			call(obj, del)
+		},
+	}
+}
+
+func call[T any](obj any, f func(*T)) {
+	if o, ok := obj.(*T); ok {
+		f(o)
+	}
+}

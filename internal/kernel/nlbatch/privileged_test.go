@@ -4,13 +4,16 @@ package nlbatch
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/nlbatch/nstest"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,18 +168,59 @@ func TestPrivilegedOverrunIsReported(t *testing.T) {
 }
 
 func TestPrivilegedOpenInNamespace(t *testing.T) {
-	// Route socket in the namespace of this process, named by path.
-	s, err := Open(Config{Protocol: unix.NETLINK_ROUTE, NetNSPath: "/proc/self/ns/net"})
-	if err != nil {
+	// This namespace gets a veth pair; a second, new one has only lo.
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "nlb-a"}, PeerName: "nlb-b"}); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	links := 0
-	req := NewMessage(unix.RTM_GETLINK, unix.NLM_F_DUMP).Header(make([]byte, unix.SizeofIfInfomsg)).Bytes()
-	if err := s.Query(req, func(Msg) error { links++; return nil }); err != nil {
-		t.Fatal(err)
+	defer func() {
+		if l, err := netlink.LinkByName("nlb-a"); err == nil {
+			netlink.LinkDel(l)
+		}
+	}()
+	other := newNamespace(t)
+	defer other.Close()
+
+	for _, tc := range []struct {
+		path  string
+		links int
+	}{{"", 3}, {"/proc/self/ns/net", 3}, {fmt.Sprintf("/proc/self/fd/%d", int(other)), 1}} {
+		s, err := Open(Config{Protocol: unix.NETLINK_ROUTE, NetNSPath: tc.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		links := 0
+		req := NewMessage(unix.RTM_GETLINK, unix.NLM_F_DUMP).Header(make([]byte, unix.SizeofIfInfomsg)).Bytes()
+		err = s.Query(req, func(Msg) error { links++; return nil })
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if links != tc.links {
+			t.Errorf("namespace %q: %d links, want %d", tc.path, links, tc.links)
+		}
 	}
-	if links != 1 {
-		t.Errorf("%d links in a fresh namespace, want 1 (lo)", links)
+	// The calling thread is back in its namespace.
+	if l, err := netlink.LinkByName("nlb-a"); err != nil || l == nil {
+		t.Errorf("after Open in another namespace: %v", err)
 	}
+}
+
+// newNamespace creates a network namespace and returns a handle to it,
+// leaving the calling thread where it was.
+func newNamespace(t *testing.T) netns.NsHandle {
+	t.Helper()
+	ch := make(chan netns.NsHandle)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		ns, err := netns.New()
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- ns
+	}()
+	ns := <-ch
+	if !ns.IsOpen() {
+		t.FailNow()
+	}
+	return ns
 }

@@ -23,6 +23,9 @@ var errEncode = errors.New("cannot encode address request")
 // Equivalent to, per op: ip addr add|del ADDR/32 dev kube-ipvs0
 func (l *Link) Exec(ops []kernel.AddrOp) []error {
 	errs := make([]error, len(ops))
+	if len(ops) == 0 {
+		return errs
+	}
 	fail := func(err error) []error {
 		for i := range errs {
 			errs[i] = err

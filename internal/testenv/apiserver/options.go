@@ -30,7 +30,7 @@ type Options struct {
 	// LogDir, when set, receives etcd.log and kube-apiserver.log and is kept after Stop. Default: a directory
 	// inside the temporary one, removed by Stop.
 	LogDir string
-	// StartTimeout bounds waiting for etcd and then /readyz. Default: 2 minutes (about 3 s is usual).
+	// StartTimeout bounds the whole start, retries included. Default: 2 minutes (3.5-5 s is usual).
 	StartTimeout time.Duration
 }
 

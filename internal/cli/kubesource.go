@@ -16,7 +16,7 @@ type runner interface {
 }
 
 // newKubeSource builds the API server source from the config.
-func newKubeSource(cfg *config.Config, nodeName string, health source.Health, log *zap.Logger) (runner, error) {
+func newKubeSource(cfg *config.Config, nodeName string, health source.Health, log *zap.Logger) (*kube.Source, error) {
 	return kube.New(kube.Config{
 		Kubeconfig: cfg.Kubeconfig, Master: cfg.Master, QPS: cfg.QPS, Burst: cfg.Burst, ContentType: cfg.ContentType,
 		NodeName: nodeName, ResyncPeriod: cfg.ConfigSyncPeriod, Log: log.Named("kube"), Health: health,

@@ -124,9 +124,25 @@ func run(f *runFlags, log *zap.Logger) error {
 	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
 	defer checks.Close()
+	// the source comes first: in cluster mode it also reports invalid Services as Events
+	var src runner
+	var reporter proxier.Reporter
+	if f.manifests != "" {
+		log.Info("standalone mode", zap.String("manifests", f.manifests), zap.String("node", nodeName))
+		src = standalone.New(standalone.Config{Dir: f.manifests, Node: desired.Node{Name: nodeName, Labels: f.nodeLabels},
+			Poll: f.poll, Log: log.Named("manifests"), Health: tracker})
+	} else {
+		ks, err := newKubeSource(cfg, nodeName, tracker, log)
+		if err != nil {
+			return err
+		}
+		ev := ks.Reporter()
+		ev.Start(ctx)
+		src, reporter = ks, ev
+	}
 	p := proxier.New(proxier.Config{
 		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
-		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(),
+		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), Reporter: reporter,
 		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
 			want := make(map[uint16]server.ServiceHealth, len(hc))
 			for port, c := range hc {
@@ -153,18 +169,7 @@ func run(f *runFlags, log *zap.Logger) error {
 	}
 
 	srcDone := make(chan error, 1)
-	if f.manifests != "" {
-		log.Info("standalone mode", zap.String("manifests", f.manifests), zap.String("node", nodeName))
-		src := standalone.New(standalone.Config{Dir: f.manifests, Node: desired.Node{Name: nodeName, Labels: f.nodeLabels},
-			Poll: f.poll, Log: log.Named("manifests"), Health: tracker})
-		go func() { srcDone <- src.Run(ctx, p) }()
-	} else {
-		src, err := newKubeSource(cfg, nodeName, tracker, log)
-		if err != nil {
-			return err
-		}
-		go func() { srcDone <- src.Run(ctx, p) }()
-	}
+	go func() { srcDone <- src.Run(ctx, p) }()
 	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
 		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod))
 	runErr := p.Run(ctx)

@@ -54,6 +54,9 @@ func (e SetEntry) Format(t SetType) string {
 	case HashIPPortIP:
 		return e.Addr.String() + "," + port + "," + e.Addr2.String()
 	case HashIPPortNet:
+		if e.Net.IsSingleIP() { // ipset save prints a one-address net without its length
+			return e.Addr.String() + "," + port + "," + e.Net.Addr().String()
+		}
 		return e.Addr.String() + "," + port + "," + e.Net.String()
 	case BitmapPort:
 		return strconv.Itoa(int(e.Port))

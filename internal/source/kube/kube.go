@@ -51,8 +51,11 @@ type Config struct {
 
 // Source watches an API server.
 type Source struct {
-	cfg    Config
-	client kubernetes.Interface
+	cfg                  Config
+	client               kubernetes.Interface
+	factory, nodeFactory informers.SharedInformerFactory
+	services, slices     cache.SharedIndexInformer
+	nodes                cache.SharedIndexInformer
 }
 
 // RESTConfig builds the client configuration: kubeconfig/master, or in-cluster.
@@ -94,11 +97,34 @@ func NewWithClient(cfg Config, client kubernetes.Interface) *Source {
 	if cfg.NodeWait == 0 {
 		cfg.NodeWait = 30 * time.Second
 	}
-	return &Source{cfg: cfg, client: client}
+	s := &Source{cfg: cfg, client: client}
+	sel := ProxyLabelSelector()
+	s.factory = informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	s.nodeFactory = informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.NodeName).String()
+		}))
+	s.services = s.factory.Core().V1().Services().Informer()
+	s.slices = s.factory.Discovery().V1().EndpointSlices().Informer()
+	s.nodes = s.nodeFactory.Core().V1().Nodes().Informer()
+	return s
 }
 
-// Client returns the API client (for events).
-func (s *Source) Client() kubernetes.Interface { return s.client }
+// Reporter returns a reporter that turns a Service's errors into Warning Events.
+func (s *Source) Reporter() *Events {
+	return NewEvents(s.client, s.cfg.NodeName, s.service, s.cfg.Log.Named("events"))
+}
+
+// service looks a Service up in the informer's cache.
+func (s *Source) service(namespace, name string) *v1.Service {
+	obj, ok, err := s.services.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	svc, _ := obj.(*v1.Service)
+	return svc
+}
 
 // ProxyLabelSelector selects the Services (and EndpointSlices) this proxy
 // handles: not claimed by another proxy, not headless.
@@ -111,16 +137,8 @@ func ProxyLabelSelector() string {
 // Run feeds sink until ctx is done. SetSynced is called once every informer
 // has synced and the Node is known (or NodeWait has passed).
 func (s *Source) Run(ctx context.Context, sink source.Sink) error {
-	sel := ProxyLabelSelector()
-	factory := informers.NewSharedInformerFactoryWithOptions(s.client, s.cfg.ResyncPeriod,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
-	nodeFactory := informers.NewSharedInformerFactoryWithOptions(s.client, s.cfg.ResyncPeriod,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.cfg.NodeName).String()
-		}))
-	svcInf := factory.Core().V1().Services().Informer()
-	esInf := factory.Discovery().V1().EndpointSlices().Informer()
-	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
+	svcInf, esInf, nodeInf := s.services, s.slices, s.nodes
+	factory, nodeFactory := s.factory, s.nodeFactory
 
 	nodeSeen := make(chan struct{}, 1)
 	handlers := []struct {
@@ -152,7 +170,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	nodeFactory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer nodeFactory.Shutdown()
-	s.cfg.Log.Info("waiting for informers to sync", zap.String("labelSelector", sel))
+	s.cfg.Log.Info("waiting for informers to sync", zap.String("labelSelector", ProxyLabelSelector()))
 	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced) {
 		return nil // ctx done
 	}

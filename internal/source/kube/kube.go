@@ -153,7 +153,9 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			case nodeSeen <- struct{}{}:
 			default:
 			}
-		}, func(o *v1.Node) { s.cfg.Log.Warn("this node's Node object was deleted; keeping its last known state", zap.String("node", o.Name)) })},
+		}, func(o *v1.Node) {
+			s.cfg.Log.Warn("this node's Node object was deleted; keeping its last known state", zap.String("node", o.Name))
+		})},
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {

@@ -5,7 +5,12 @@
 # Environment:
 #   E2E_RUN           test name regexp (go test -run), default: all
 #   E2E_TIMEOUT       go test -timeout inside the guest, default 15m
-#   E2E_VM_ARGS       extra scripts/vm/run.sh arguments, e.g. "--net user --smp 2"
+#   E2E_VM_ARGS       extra scripts/vm/run.sh arguments, e.g. "--smp 2"
+#   E2E_APISERVER     0 runs without the host API server (its scenario then skips)
+#
+# A real kube-apiserver and etcd (scripts/k8s/build.sh) run on the host during
+# the boot; the guest reaches them at 10.0.2.2 through qemu's user networking,
+# with the kubeconfig at /mnt/host/k8s/kubeconfig-guest.
 #
 # Daemon and backend logs of each test are kept in _output/e2e/share/artifacts,
 # the guest console in _output/vm/e2e-console.log.
@@ -79,9 +84,44 @@ image() {
 	export VM_IMAGE_DIR # run.sh uses it as is
 }
 
+apiserver_pid=""
+# apiserver starts kube-apiserver and etcd on the host's loopback for the
+# guest, and waits until they are ready.
+apiserver() {
+	scripts/k8s/build.sh
+	CGO_ENABLED=0 go build -o "$root/_output/bin/testapiserver" ./internal/testenv/apiserver/testapiserver
+	mkdir -p "$share/k8s"
+	"$root/_output/bin/testapiserver" --dir "$share/k8s" >"$share/artifacts/apiserver.log" 2>&1 &
+	apiserver_pid=$!
+	for _ in $(seq 120); do
+		if grep -q '^ready' "$share/artifacts/apiserver.log"; then
+			return 0
+		fi
+		if ! kill -0 "$apiserver_pid" 2>/dev/null; then
+			tail -20 "$share/artifacts/apiserver.log" >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+	echo "e2e: the API server did not become ready" >&2
+	return 1
+}
+stop_apiserver() {
+	if [[ -n "$apiserver_pid" ]]; then
+		kill "$apiserver_pid" 2>/dev/null || true
+		wait "$apiserver_pid" 2>/dev/null || true
+	fi
+	print_timings
+}
+trap stop_apiserver EXIT
+
 phase deps scripts/vm/deps.sh
 phase image image
 phase build build
+if [[ "${E2E_APISERVER:-1}" != 0 ]]; then
+	phase apiserver apiserver
+	vm_args+=(--net user)
+fi
 
 # In the guest, the binaries run from tmpfs: executing from the 9p share costs
 # ~0.5 s per process start (no page cache), and backends are re-executions

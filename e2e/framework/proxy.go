@@ -29,6 +29,9 @@ type Options struct {
 	ConfigFile string
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
+	// Kubeconfig, if set, runs the daemon against an API server instead of
+	// a manifest directory (no --manifests is passed).
+	Kubeconfig string
 }
 
 // Proxy is a running ipvs-proxy daemon started by StartProxy. Its methods
@@ -55,7 +58,7 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 	if bin == "" {
 		t.Fatalf("%s is not set: it must name the ipvs-proxy binary", EnvProxyBin)
 	}
-	if opts.ManifestDir == "" {
+	if opts.ManifestDir == "" && opts.Kubeconfig == "" {
 		opts.ManifestDir = t.TempDir()
 	}
 	if opts.NodeName == "" {
@@ -76,7 +79,12 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 
 // Args returns the daemon's command line arguments.
 func (p *Proxy) Args() []string {
-	args := []string{"run", "--manifests", p.opts.ManifestDir, "--node-name", p.opts.NodeName}
+	args := []string{"run", "--node-name", p.opts.NodeName}
+	if p.opts.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", p.opts.Kubeconfig)
+	} else {
+		args = append(args, "--manifests", p.opts.ManifestDir)
+	}
 	if p.opts.ConfigFile != "" {
 		args = append(args, "--config", p.opts.ConfigFile)
 	}

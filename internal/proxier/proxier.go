@@ -51,6 +51,15 @@ type Config struct {
 	CPUs int
 	// OnSync, if set, is called after every sync with what it did (benchmarks, tests).
 	OnSync func(SyncStats)
+	// HealthChecks, if set, is called with every healthCheckNodePort (of
+	// LoadBalancer Services with externalTrafficPolicy Local) when they change.
+	HealthChecks func(map[uint16]HealthCheck)
+}
+
+// HealthCheck is what a Service's health-check node port answers about this node.
+type HealthCheck struct {
+	Namespace, Name string
+	LocalEndpoints  int
 }
 
 // Proxier is the sync loop. Sources feed it through the Upsert/Delete/Set
@@ -69,7 +78,15 @@ type Proxier struct {
 	errs     map[string][]error
 	// lastValid is each Service's last version that was not rejected.
 	lastValid map[string]*Service
-	needFull  bool
+	// checks holds the health-check node ports by Service; checksDirty says they changed.
+	checks      map[string]checkEntry
+	checksDirty bool
+	needFull    bool
+}
+
+type checkEntry struct {
+	port  uint16
+	local int
 }
 
 // New returns a Proxier; it does no I/O until Run.
@@ -90,7 +107,7 @@ func New(cfg Config) *Proxier {
 		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
-		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true}
+		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true}
 }
 
 // Source-facing methods.

@@ -30,7 +30,9 @@ type store struct {
 	nodeDirty bool
 	synced    bool
 	svcN, epN int // changes since the last take
-	notify    chan struct{}
+	// first is when the oldest change since the last take arrived.
+	first  time.Time
+	notify chan struct{}
 }
 
 func newStore() *store {
@@ -49,6 +51,9 @@ func (s *store) poke() {
 }
 
 func (s *store) markDirty(key string, at time.Time) {
+	if s.first.IsZero() {
+		s.first = time.Now()
+	}
 	s.dirty[key] = struct{}{}
 	if t, ok := s.triggered[key]; !ok || (!at.IsZero() && at.Before(t)) {
 		s.triggered[key] = at
@@ -141,6 +146,9 @@ func (s *store) SetNode(n NodeInfo) {
 	}
 	s.node = &n
 	s.nodeDirty = true
+	if s.first.IsZero() {
+		s.first = time.Now()
+	}
 	s.poke()
 }
 
@@ -159,17 +167,20 @@ type changes struct {
 	nodeDirty bool
 	node      NodeInfo
 	svcN, epN int
+	// first is when the source delivered the oldest of these changes (zero: none).
+	first time.Time
 }
 
 // take returns and clears the pending changes.
 func (s *store) take() changes {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := changes{dirty: s.dirty, triggered: s.triggered, nodeDirty: s.nodeDirty, svcN: s.svcN, epN: s.epN}
+	c := changes{dirty: s.dirty, triggered: s.triggered, nodeDirty: s.nodeDirty, svcN: s.svcN, epN: s.epN, first: s.first}
 	if s.node != nil {
 		c.node = *s.node
 	}
 	s.dirty, s.triggered, s.nodeDirty, s.svcN, s.epN = map[string]struct{}{}, map[string]time.Time{}, false, 0, 0
+	s.first = time.Time{}
 	return c
 }
 

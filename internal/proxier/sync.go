@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,6 +29,9 @@ type SyncStats struct {
 	Ops, Failed int
 	// Messages counts kernel write requests sent.
 	Messages int
+	// SinceChange is the time from the source delivering the oldest change
+	// this sync applied to the sync's end (zero when no change was pending).
+	SinceChange time.Duration
 	Counts   map[plan.Kind]int
 	Err      error
 }
@@ -43,7 +47,11 @@ func (p *Proxier) sync() bool {
 		st = p.partialSync(ch)
 	}
 	st.Start, st.Duration = start, time.Since(start)
+	if !ch.first.IsZero() {
+		st.SinceChange = time.Since(ch.first)
+	}
 	p.finish(st, ch)
+	p.publishHealthChecks()
 	return st.Err == nil
 }
 
@@ -69,8 +77,40 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
+		p.noteHealthCheck(key, f)
 	}
 	return t, len(keys)
+}
+
+// noteHealthCheck tracks a Service's health-check node port.
+func (p *Proxier) noteHealthCheck(key string, f *desired.Fragment) {
+	var e checkEntry
+	if f != nil && f.HealthCheckNodePort != 0 {
+		e = checkEntry{port: f.HealthCheckNodePort, local: f.LocalEndpoints}
+	}
+	if p.checks[key] == e {
+		return
+	}
+	if e.port == 0 {
+		delete(p.checks, key)
+	} else {
+		p.checks[key] = e
+	}
+	p.checksDirty = true
+}
+
+// publishHealthChecks hands the health-check node ports to the servers.
+func (p *Proxier) publishHealthChecks() {
+	if !p.checksDirty || p.cfg.HealthChecks == nil {
+		return
+	}
+	p.checksDirty = false
+	out := make(map[uint16]HealthCheck, len(p.checks))
+	for key, e := range p.checks {
+		ns, name, _ := strings.Cut(key, "/")
+		out[e.port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: e.local}
+	}
+	p.cfg.HealthChecks(out)
 }
 
 // compute returns a Service's fragment. When a new version is rejected as a
@@ -236,7 +276,10 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 // finish logs and records the outcome of a sync.
 func (p *Proxier) finish(st SyncStats, ch changes) {
 	fields := []zap.Field{zap.String("type", st.Type), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
-		zap.Int("failed", st.Failed), zap.Duration("took", st.Duration)}
+		zap.Int("failed", st.Failed), zap.Int("messages", st.Messages), zap.Duration("took", st.Duration)}
+	if st.SinceChange > 0 {
+		fields = append(fields, zap.Duration("sinceChange", st.SinceChange))
+	}
 	m := p.cfg.Metrics
 	result := "success"
 	if st.Err != nil {

@@ -24,22 +24,24 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/status"
 )
 
 // runFlags are the flags of `ipvs-proxy run`.
 type runFlags struct {
-	configFile string
-	manifests  string
-	nodeName   string
-	nodeLabels map[string]string
-	logFormat  string
-	verbosity  int
-	poll       time.Duration
-	drainCheck time.Duration
-	faultRate  float64
-	faultSeed  int64
-	over       *overrides
-	fs         *pflag.FlagSet
+	configFile    string
+	manifests     string
+	nodeName      string
+	nodeLabels    map[string]string
+	logFormat     string
+	verbosity     int
+	poll          time.Duration
+	drainCheck    time.Duration
+	faultRate     float64
+	trafficPeriod time.Duration
+	faultSeed     int64
+	over          *overrides
+	fs            *pflag.FlagSet
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -54,6 +56,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity; 4 or more logs every planned operation")
 	fs.DurationVar(&f.poll, "manifests-poll-period", time.Second, "standalone mode: how often to check the directory for changes")
 	fs.DurationVar(&f.drainCheck, "drain-check-period", 5*time.Second, "how often to check drained real servers for remaining connections")
+	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 15*time.Second, "how often per-Service traffic counters are read from IPVS")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
 	_ = fs.MarkHidden("fault-inject-rate")
@@ -113,6 +116,7 @@ func run(f *runFlags, log *zap.Logger) error {
 	if err := checkScheduler(cfg.IPVS.Scheduler); err != nil {
 		return err
 	}
+	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
 	if f.faultRate > 0 {
 		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate))
 		k = fault.Wrap(k, fault.NewInjector(f.faultRate, f.faultSeed))
@@ -160,8 +164,15 @@ func run(f *runFlags, log *zap.Logger) error {
 		}
 		serverErrs = append(serverErrs, errc)
 	}
+	extra := map[string]http.Handler{}
+	if statsKernel != nil {
+		extra["/status"] = status.Handler(nodeName, p, statsKernel)
+		traffic := status.NewTraffic(statsKernel.ServiceStats, p.Origins(), f.trafficPeriod, log.Named("traffic"))
+		m.Registry.MustRegister(traffic)
+		go traffic.Run(ctx)
+	}
 	if cfg.MetricsBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, map[string]http.Handler{}), log.Named("metrics"))
+		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), log.Named("metrics"))
 		if err != nil {
 			return fmt.Errorf("metrics server: %w", err)
 		}

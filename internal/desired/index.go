@@ -130,6 +130,23 @@ func (x *Index) claim(service string, s *state.Service, delta int) {
 	}
 }
 
+// Wanted returns the virtual server (with its real servers) that wins key, if any.
+func (x *Index) Wanted(k state.VSKey) (*state.Service, bool) {
+	if cs := x.claims[k]; len(cs) > 0 {
+		return cs[0].vs, true
+	}
+	return nil, false
+}
+
+// Keys returns every Service with a fragment.
+func (x *Index) Keys() []string {
+	out := make([]string, 0, len(x.frags))
+	for k := range x.frags {
+		out = append(out, k)
+	}
+	return out
+}
+
 // Errors returns a Service's invalid fields and the virtual servers it lost
 // to another Service.
 func (x *Index) Errors(service string) []error {

@@ -82,6 +82,8 @@ type Proxier struct {
 	checks      map[string]checkEntry
 	checksDirty bool
 	needFull    bool
+	views       chan chan<- *View
+	origins     Origins
 }
 
 type checkEntry struct {
@@ -107,7 +109,8 @@ func New(cfg Config) *Proxier {
 		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
-		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true}
+		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true,
+		views: make(chan chan<- *View)}
 }
 
 // Source-facing methods.
@@ -136,6 +139,9 @@ func (p *Proxier) SetNode(n NodeInfo) { p.store.SetNode(n); p.queued() }
 // SetSynced tells the proxier the source has delivered its initial state.
 func (p *Proxier) SetSynced() { p.store.SetSynced() }
 
+// Origins returns the map of virtual servers to their Service ports.
+func (p *Proxier) Origins() *Origins { return &p.origins }
+
 // Health returns the health tracker.
 func (p *Proxier) Health() *health.Tracker { return p.cfg.Health }
 
@@ -157,6 +163,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-p.store.notify:
+		case reply := <-p.views:
+			p.answerView(reply)
 		}
 	}
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
@@ -177,6 +185,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 			retryTimer = nil
 		case <-drain.C:
 			p.drainCheck()
+			continue
+		case reply := <-p.views:
+			p.answerView(reply)
 			continue
 		}
 		if min := p.cfg.Config.IPVS.MinSyncPeriod; min > 0 && time.Since(last) < min {

@@ -79,6 +79,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		p.reportErrors(key)
 		p.noteHealthCheck(key, f)
 	}
+	p.origins.update(p.index, t.Services)
 	return t, len(keys)
 }
 
@@ -137,6 +138,7 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
 		p.index = desired.NewIndex(desired.Base(in))
+		p.origins.reset()
 		_, st.Services = p.recompute(ch, true)
 	} else {
 		_, st.Services = p.recompute(ch, false)

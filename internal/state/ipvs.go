@@ -239,3 +239,8 @@ type Service struct {
 	VirtualServer
 	RealServers map[RSKey]RealServer
 }
+
+// Stats are a virtual server's traffic counters since it was created.
+type Stats struct {
+	Conns, InPackets, OutPackets, InBytes, OutBytes uint64
+}

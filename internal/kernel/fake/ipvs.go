@@ -22,6 +22,7 @@ type IPVS struct {
 	timeouts state.Timeouts
 	// Schedulers the "kernel" has modules for; nil means all.
 	Schedulers map[string]bool
+	stats      map[state.VSKey]state.Stats
 	writes     int
 	reads      int
 }
@@ -171,4 +172,25 @@ func (f *IPVS) Writes() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.writes
+}
+
+// ServiceStats returns the counters set with SetStats.
+func (f *IPVS) ServiceStats() (map[state.VSKey]state.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[state.VSKey]state.Stats{}
+	for k := range f.services {
+		out[k] = f.stats[k]
+	}
+	return out, nil
+}
+
+// SetStats sets a virtual server's counters, as traffic would.
+func (f *IPVS) SetStats(k state.VSKey, s state.Stats) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stats == nil {
+		f.stats = map[state.VSKey]state.Stats{}
+	}
+	f.stats[k] = s
 }

@@ -2,12 +2,8 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/conntrack"
@@ -50,33 +46,16 @@ func openKernel(log *zap.Logger) (kernel.Kernel, func(), error) {
 	return k, closeAll, nil
 }
 
-// checkScheduler fails at startup when the configured scheduler's module is
-// neither loaded nor installed, naming the modprobe line, instead of failing
-// every sync with a netlink errno. When the module tree is not visible (no
-// /lib/modules mount) it cannot tell and lets the kernel decide.
-func checkScheduler(name string) error {
-	mod := "ip_vs_" + name
-	if _, err := os.Stat(filepath.Join("/sys/module", mod)); err == nil {
+// checkScheduler fails at startup when the kernel cannot use the configured
+// scheduler, naming the modprobe line, instead of failing every sync with a
+// netlink errno. The kernel is asked directly (it loads the module if it can).
+func checkScheduler(k kernel.Kernel, name string) error {
+	p, ok := k.IPVS.(interface{ CheckScheduler(string) error })
+	if !ok {
 		return nil
 	}
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return nil
+	if err := p.CheckScheduler(name); err != nil {
+		return fmt.Errorf("ipvs.scheduler %q: %w", name, err)
 	}
-	release := unix.ByteSliceToString(u.Release[:])
-	dir := filepath.Join("/lib/modules", release)
-	dep, err := os.ReadFile(filepath.Join(dir, "modules.dep"))
-	if err != nil {
-		return nil // module tree not visible: cannot tell
-	}
-	builtin, _ := os.ReadFile(filepath.Join(dir, "modules.builtin"))
-	for _, line := range strings.Split(string(dep)+"\n"+string(builtin), "\n") {
-		path, _, _ := strings.Cut(line, ":")
-		base := filepath.Base(strings.TrimSpace(path))
-		if base == mod+".ko" || strings.HasPrefix(base, mod+".ko.") {
-			return nil
-		}
-	}
-	return fmt.Errorf("IPVS scheduler %q is not available: module %s is neither loaded nor installed for kernel %s; "+
-		"run `modprobe %s` (or install it), or choose another ipvs.scheduler", name, mod, release, mod)
+	return nil
 }

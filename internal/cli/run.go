@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ type runFlags struct {
 	poll          time.Duration
 	drainCheck    time.Duration
 	faultRate     float64
+	faultFile     string
 	trafficPeriod time.Duration
 	faultSeed     int64
 	over          *overrides
@@ -59,8 +61,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 15*time.Second, "how often per-Service traffic counters are read from IPVS")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
-	_ = fs.MarkHidden("fault-inject-rate")
-	_ = fs.MarkHidden("fault-inject-seed")
+	fs.StringVar(&f.faultFile, "fault-inject-rate-file", "", "testing only: read the fault injection rate from this file every second")
+	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file"} {
+		_ = fs.MarkHidden(name)
+	}
 	f.over = addOverrideFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ipvs-proxy run [--config FILE] [--manifests DIR | --kubeconfig FILE] [--hostname-override NAME] [flags]")
@@ -113,13 +117,15 @@ func run(f *runFlags, log *zap.Logger) error {
 		return err
 	}
 	defer closeKernel()
-	if err := checkScheduler(cfg.IPVS.Scheduler); err != nil {
+	if err := checkScheduler(k, cfg.IPVS.Scheduler); err != nil {
 		return err
 	}
 	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
-	if f.faultRate > 0 {
-		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate))
-		k = fault.Wrap(k, fault.NewInjector(f.faultRate, f.faultSeed))
+	var injector *fault.Injector
+	if f.faultRate > 0 || f.faultFile != "" {
+		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate), zap.String("rateFile", f.faultFile))
+		injector = fault.NewInjector(f.faultRate, f.faultSeed)
+		k = fault.Wrap(k, injector)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -179,6 +185,9 @@ func run(f *runFlags, log *zap.Logger) error {
 		serverErrs = append(serverErrs, errc)
 	}
 
+	if injector != nil && f.faultFile != "" {
+		go followRateFile(ctx, f.faultFile, injector, log)
+	}
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()
 	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
@@ -232,4 +241,26 @@ func nodeName(f *runFlags, cfg *config.Config) (string, error) {
 		name = h
 	}
 	return strings.ToLower(strings.TrimSpace(name)), nil
+}
+
+// followRateFile sets the fault injection rate from a file, every second
+// (testing only: lets a scenario start and stop kernel failures).
+func followRateFile(ctx context.Context, path string, inj *fault.Injector, log *zap.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := -1.0
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			if rate, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil && rate != last {
+				inj.SetRate(rate)
+				log.Warn("fault injection rate changed", zap.Float64("rate", rate))
+				last = rate
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -93,6 +93,8 @@ func (t *Tracker) Status() Status {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := Status{Started: t.started, LastUpdated: t.updated, QueuedSince: t.queued, SourceStaleSince: t.sourceStale, LastError: t.lastErr}
+	// a stale source does not make the node unhealthy: what is programmed
+	// keeps serving; it shows in the body and in the metrics
 	s.Healthy = t.queued.IsZero() || t.now().Sub(t.queued) <= t.timeout
 	return s
 }

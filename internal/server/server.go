@@ -38,7 +38,13 @@ func HealthHandler(t *health.Tracker, now func() time.Time) http.Handler {
 			LastUpdated  time.Time `json:"lastUpdated"`
 			CurrentTime  time.Time `json:"currentTime"`
 			NodeEligible bool      `json:"nodeEligible"`
-		}{s.LastUpdated, now(), true}
+			// SourceStaleSince: the API server (or manifest directory) has
+			// not answered since then; the last known state keeps serving.
+			SourceStaleSince *time.Time `json:"sourceStaleSince,omitempty"`
+		}{LastUpdated: s.LastUpdated, CurrentTime: now(), NodeEligible: true}
+		if !s.SourceStaleSince.IsZero() {
+			body.SourceStaleSince = &s.SourceStaleSince
+		}
 		_ = json.NewEncoder(w).Encode(body)
 	})
 }

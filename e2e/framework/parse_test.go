@@ -55,3 +55,97 @@ func TestLoadErrorsIgnoreLocalPort(t *testing.T) {
 		t.Errorf("normalized errors differ: %q vs %q", a, b)
 	}
 }
+
+func TestParseIPVSADM(t *testing.T) {
+	out := `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  203.0.113.10:80 mh (mh-port) persistent 10800
+  -> 10.244.1.2:8080              Masq    1      0          0         
+  -> 10.244.2.2:8080              Masq    0      1          3         
+UDP  10.96.0.53:53 rr
+TCP  192.0.2.50:80 wlc
+  -> 10.244.1.2:8080              Masq    1      0          0         
+`
+	got, err := parseIPVSADM(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VirtualServer{
+		{Proto: "TCP", Addr: "203.0.113.10:80", Scheduler: "mh", SchedFlags: "mh-port", Persistent: 10800,
+			Line: "TCP  203.0.113.10:80 mh (mh-port) persistent 10800",
+			RealServers: []RealServer{
+				{Addr: "10.244.1.2:8080", Forward: "Masq", Weight: 1},
+				{Addr: "10.244.2.2:8080", Forward: "Masq", Weight: 0, ActiveConn: 1, InActConn: 3},
+			}},
+		{Proto: "UDP", Addr: "10.96.0.53:53", Scheduler: "rr", Line: "UDP  10.96.0.53:53 rr"},
+		{Proto: "TCP", Addr: "192.0.2.50:80", Scheduler: "wlc", Line: "TCP  192.0.2.50:80 wlc",
+			RealServers: []RealServer{{Addr: "10.244.1.2:8080", Forward: "Masq", Weight: 1}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parsed\n%+v\nwant\n%+v", got, want)
+	}
+	if vs := FindVirtualServer(got, "TCP", "203.0.113.10:80"); vs == nil || vs.RealServer("10.244.2.2:8080").InActConn != 3 {
+		t.Errorf("FindVirtualServer/RealServer: %+v", vs)
+	}
+	if _, err := parseIPVSADM("  -> 10.244.1.2:8080 Masq 1 0 0\n"); err == nil {
+		t.Error("a real server before any virtual server parsed without error")
+	}
+}
+
+func TestParseTotalConns(t *testing.T) {
+	out := `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  10.96.0.10:80                      66      396      330    26070    36354
+  -> 10.244.1.2:8080                    22      132      110     8690    12118
+`
+	n, err := parseTotalConns(out, "TCP", "10.96.0.10:80")
+	if err != nil || n != 66 {
+		t.Errorf("conns = %d, %v; want 66", n, err)
+	}
+	if _, err := parseTotalConns(out, "UDP", "10.96.0.10:80"); err == nil {
+		t.Error("missing virtual server: no error")
+	}
+}
+
+func TestParseSyncs(t *testing.T) {
+	log := `=== 2026-11-23T01:59:40Z: /tmp/bin/ipvs-proxy ["run"]
+2026-11-23T01:59:41.000Z	INFO	proxier	synced	{"type": "full", "services": 1, "ops": 40, "failed": 0, "took": "929ms"}
+=== 2026-11-23T01:59:46.876Z: /tmp/bin/ipvs-proxy ["run" "-v" "4"]
+2026-11-23T01:59:47.797Z	INFO	ipvs-proxy started	{"version": "dev", "node": "node-1"}
+2026-11-23T01:59:48.346Z	DEBUG	proxier	op	{"op": "edit-vs -E -t 10.96.0.10:80 -s sh"}
+2026-11-23T01:59:48.350Z	DEBUG	proxier	op	{"op": "sync-rules ipv4"}
+2026-11-23T01:59:48.885Z	INFO	proxier	synced	{"type": "full", "services": 1, "ops": 2, "failed": 0, "took": "9.1ms"}
+2026-11-23T01:59:49.000Z	DEBUG	proxier	op	{"op": "add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}
+2026-11-23T01:59:49.100Z	WARN	proxier	sync incomplete; a full resync is pending	{"type": "partial", "services": 1, "ops": 1, "failed": 1, "took": "1ms"}
+`
+	got := parseSyncs(currentRun(log))
+	want := []Sync{
+		{Type: "full", Services: 1, Ops: 2, Took: "9.1ms", PlannedOps: []string{"edit-vs -E -t 10.96.0.10:80 -s sh", "sync-rules ipv4"}},
+		{Type: "partial", Services: 1, Ops: 1, Failed: 1, Took: "1ms", Incomplete: true,
+			PlannedOps: []string{"add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("syncs\n%+v\nwant\n%+v", got, want)
+	}
+	if n := len(parseSyncs(log)); n != 3 {
+		t.Errorf("whole log: %d syncs, want 3", n)
+	}
+}
+
+func TestParseConns(t *testing.T) {
+	out := `IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 179:59 ASSURED     10.250.0.2:0       10.96.0.10:80      10.244.2.2:8080
+UDP 04:58  UDP         10.250.0.2:40000   10.96.0.53:53      10.244.1.2:53
+`
+	got := parseConns(out)
+	want := []Conn{
+		{"TCP", "179:59", "ASSURED", "10.250.0.2:0", "10.96.0.10:80", "10.244.2.2:8080"},
+		{"UDP", "04:58", "UDP", "10.250.0.2:40000", "10.96.0.53:53", "10.244.1.2:53"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("conns\n%+v\nwant\n%+v", got, want)
+	}
+}

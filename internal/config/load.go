@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -57,6 +58,9 @@ func Parse(data []byte) (*Config, *Report, error) {
 	var kpc kpv1alpha1.KubeProxyConfiguration
 	strictErrs, err := k8sjson.UnmarshalStrict(js, &kpc)
 	if err != nil {
+		if path, ferr := locate(raw, reflect.TypeOf(kpc), ""); path != "" {
+			return nil, rep, fmt.Errorf("%s: %v", path, ferr)
+		}
 		return nil, rep, fmt.Errorf("decode: %w", err)
 	}
 	for _, e := range strictErrs {

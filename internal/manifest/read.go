@@ -186,7 +186,7 @@ func (r *reader) document(where string, raw []byte) {
 func (r *reader) object(where string, js []byte) {
 	var h header
 	if err := k8sjson.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
-		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: not a Kubernetes object: %v", where, err))
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: not a Kubernetes object: want a mapping with apiVersion, kind and metadata", where))
 		return
 	}
 	if h.Kind == "" {

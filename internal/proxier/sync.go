@@ -32,8 +32,8 @@ type SyncStats struct {
 	// SinceChange is the time from the source delivering the oldest change
 	// this sync applied to the sync's end (zero when no change was pending).
 	SinceChange time.Duration
-	Counts   map[plan.Kind]int
-	Err      error
+	Counts      map[plan.Kind]int
+	Err         error
 }
 
 // sync runs one full or incremental sync and reports whether it succeeded.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
@@ -96,14 +98,20 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	if err := run(f, log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, f, log, openKernel); err != nil {
 		log.Error("ipvs-proxy cannot run", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-func run(f *runFlags, log *zap.Logger) error {
+// kernelOpener opens the kernel interfaces (the real ones, or a fake in tests).
+type kernelOpener func(*zap.Logger) (kernel.Kernel, func(), error)
+
+// run runs the daemon until ctx is done.
+func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) error {
 	cfg, err := loadRunConfig(f, log)
 	if err != nil {
 		return err
@@ -112,7 +120,7 @@ func run(f *runFlags, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	k, closeKernel, err := openKernel(log)
+	k, closeKernel, err := open(log)
 	if err != nil {
 		return err
 	}
@@ -128,8 +136,10 @@ func run(f *runFlags, log *zap.Logger) error {
 		k = fault.Wrap(k, injector)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	var background sync.WaitGroup // every goroutine started here ends before run returns
+	defer background.Wait()
 	m := metrics.New()
 	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
@@ -175,7 +185,7 @@ func run(f *runFlags, log *zap.Logger) error {
 		extra["/status"] = status.Handler(nodeName, p, statsKernel)
 		traffic := status.NewTraffic(statsKernel.ServiceStats, p.Origins(), f.trafficPeriod, log.Named("traffic"))
 		m.Registry.MustRegister(traffic)
-		go traffic.Run(ctx)
+		background.Go(func() { traffic.Run(ctx) })
 	}
 	if cfg.MetricsBindAddress != "" {
 		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), log.Named("metrics"))
@@ -186,7 +196,7 @@ func run(f *runFlags, log *zap.Logger) error {
 	}
 
 	if injector != nil && f.faultFile != "" {
-		go followRateFile(ctx, f.faultFile, injector, log)
+		background.Go(func() { followRateFile(ctx, f.faultFile, injector, log) })
 	}
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()

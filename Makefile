@@ -5,7 +5,9 @@ BIN     := $(OUT)/bin
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit lint e2e demo bench clean
+IMAGE   ?= ghcr.io/ipvs-proxy/ipvs-proxy:dev
+
+.PHONY: all build test unit lint e2e demo bench image clean
 
 all: build
 
@@ -32,6 +34,11 @@ demo:
 ## bench: the scale benchmark in the VM (see docs/benchmarks.md).
 bench:
 	scripts/bench.sh
+
+## image: the DaemonSet's container image (needs docker or another builder; none runs on this project's dev machines).
+image:
+	@command -v docker >/dev/null || { echo "make image: no docker here; build manifests/Dockerfile where a container builder runs"; exit 1; }
+	docker build -f manifests/Dockerfile -t $(IMAGE) .
 
 clean:
 	rm -rf $(OUT)

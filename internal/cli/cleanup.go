@@ -34,7 +34,7 @@ func cleanupCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log, _ := newLogger(stderr, "text", 0)
-	k, closeKernel, err := openKernel(log)
+	k, closeKernel, err := openKernel(log, "auto")
 	if err != nil {
 		fmt.Fprintf(stderr, "cleanup: %v\n", err)
 		return 1

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -16,7 +17,12 @@ import (
 
 // openKernel opens the real kernel interfaces in the current network
 // namespace. A kernel without IPVS is a startup error that says what to load.
-func openKernel(log *zap.Logger) (kernel.Kernel, func(), error) {
+func openKernel(log *zap.Logger, backend iptables.Backend) (kernel.Kernel, func(), error) {
+	if backend == "auto" {
+		var why string
+		backend, why = iptables.Detect(context.Background())
+		log.Info("iptables backend", zap.String("backend", string(backend)), zap.String("why", why))
+	}
 	v := ipvs.New(ipvs.Config{})
 	l := link.New(link.Config{})
 	s := ipset.New(ipset.Config{})
@@ -41,7 +47,7 @@ func openKernel(log *zap.Logger) (kernel.Kernel, func(), error) {
 		}
 		closers = append(closers, o.close)
 	}
-	k := kernel.Kernel{IPVS: v, Link: l, IPSet: s, IPTables: iptables.New(iptables.Config{}), Sysctl: sysctl.New(sysctl.Config{}), Conntrack: c}
+	k := kernel.Kernel{IPVS: v, Link: l, IPSet: s, IPTables: iptables.New(iptables.ConfigFor(backend)), Sysctl: sysctl.New(sysctl.Config{}), Conntrack: c}
 	log.Debug("kernel interfaces open")
 	return k, closeAll, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/iptables"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
@@ -32,26 +33,27 @@ import (
 
 // runFlags are the flags of `ipvs-proxy run`.
 type runFlags struct {
-	configFile    string
-	manifests     string
-	nodeName      string
-	nodeLabels    map[string]string
-	logFormat     string
-	verbosity     int
-	poll          time.Duration
-	drainCheck    time.Duration
-	faultRate     float64
-	faultFile     string
-	trafficPeriod time.Duration
-	faultSeed     int64
-	over          *overrides
-	fs            *pflag.FlagSet
+	configFile      string
+	manifests       string
+	nodeName        string
+	nodeLabels      map[string]string
+	logFormat       string
+	verbosity       int
+	poll            time.Duration
+	drainCheck      time.Duration
+	faultRate       float64
+	faultFile       string
+	iptablesBackend iptables.Backend
+	trafficPeriod   time.Duration
+	faultSeed       int64
+	over            *overrides
+	fs              *pflag.FlagSet
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &runFlags{fs: fs}
+	f := &runFlags{fs: fs, iptablesBackend: "auto"}
 	fs.StringVar(&f.configFile, "config", "", "KubeProxyConfiguration file (kube-proxy's ConfigMap config.conf)")
 	fs.StringVar(&f.manifests, "manifests", "", "standalone mode: read Services and EndpointSlices from this directory instead of an API server")
 	fs.StringVar(&f.nodeName, "node-name", "", "this node's name (same as --hostname-override)")
@@ -60,6 +62,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity; 4 or more logs every planned operation")
 	fs.DurationVar(&f.poll, "manifests-poll-period", time.Second, "standalone mode: how often to check the directory for changes")
 	fs.DurationVar(&f.drainCheck, "drain-check-period", 5*time.Second, "how often to check drained real servers for remaining connections")
+	fs.Var(&backendFlag{&f.iptablesBackend}, "iptables-backend", "iptables backend: auto (the one the node's kubelet uses), nft, legacy, or default (the iptables-restore in PATH)")
 	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 15*time.Second, "how often per-Service traffic counters are read from IPVS")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
@@ -100,7 +103,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, f, log, openKernel); err != nil {
+	open := func(log *zap.Logger) (kernel.Kernel, func(), error) { return openKernel(log, f.iptablesBackend) }
+	if err := run(ctx, f, log, open); err != nil {
 		log.Error("ipvs-proxy cannot run", zap.Error(err))
 		return 1
 	}
@@ -274,3 +278,27 @@ func followRateFile(ctx context.Context, path string, inj *fault.Injector, log *
 		}
 	}
 }
+
+// backendFlag parses --iptables-backend.
+type backendFlag struct{ b *iptables.Backend }
+
+func (f *backendFlag) String() string {
+	if *f.b == iptables.BackendDefault {
+		return "default"
+	}
+	return string(*f.b)
+}
+
+func (f *backendFlag) Set(s string) error {
+	switch s {
+	case "auto", "nft", "legacy":
+		*f.b = iptables.Backend(s)
+	case "default":
+		*f.b = iptables.BackendDefault
+	default:
+		return fmt.Errorf("%q: want auto, nft, legacy or default", s)
+	}
+	return nil
+}
+
+func (f *backendFlag) Type() string { return "backend" }

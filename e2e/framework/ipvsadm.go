@@ -39,8 +39,12 @@ type RealServer struct {
 	Weight, ActiveConn, InActConn int
 }
 
-// RealServer returns the real server with address addr ("IP:port"), or nil.
+// RealServer returns the real server with address addr ("IP:port"), or nil
+// (also when v is nil).
 func (v *VirtualServer) RealServer(addr string) *RealServer {
+	if v == nil {
+		return nil
+	}
 	for i := range v.RealServers {
 		if v.RealServers[i].Addr == addr {
 			return &v.RealServers[i]

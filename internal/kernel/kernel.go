@@ -49,8 +49,9 @@ type IPVSOp struct {
 // IPVS is the kernel's IP Virtual Server table.
 type IPVS interface {
 	// Dump returns every virtual server with its real servers and their
-	// connection counts: ipvsadm -Ln --stats. One service dump, then one
-	// destination dump per service (IPVS has no dump of all destinations).
+	// connection counts: ipvsadm -Ln --stats. IPVS has no netlink dump of
+	// all destinations; the real implementation reads them from one
+	// listing of the table (/proc/net/ip_vs), not one request per service.
 	Dump() (map[state.VSKey]*state.Service, error)
 	// DumpDestinations returns the real servers of the given virtual servers
 	// only, with fresh connection counts (used to finish draining).

@@ -21,6 +21,7 @@ package ipvs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/nlbatch"
@@ -49,6 +50,11 @@ type IPVS struct {
 	mu     sync.Mutex
 	sock   *nlbatch.Socket
 	family uint16 // the IPVS generic netlink family id
+
+	// procMu serializes reads of proc, the /proc/net/ip_vs listing of the
+	// same namespace as sock (nil: Dump reads real servers over netlink).
+	procMu sync.Mutex
+	proc   *os.File
 }
 
 // New returns an IPVS for cfg; it does no I/O until Open.
@@ -73,6 +79,9 @@ func (v *IPVS) Open() error {
 		return err
 	}
 	v.sock, v.family = sock, family
+	v.procMu.Lock()
+	v.proc = openProc(v.cfg.NetNSPath)
+	v.procMu.Unlock()
 	return nil
 }
 
@@ -85,6 +94,12 @@ func (v *IPVS) Close() error {
 	}
 	err := v.sock.Close()
 	v.sock = nil
+	v.procMu.Lock()
+	if v.proc != nil {
+		_ = v.proc.Close()
+		v.proc = nil
+	}
+	v.procMu.Unlock()
 	return err
 }
 

@@ -12,4 +12,13 @@ if [[ -n "$unformatted" ]]; then
 fi
 go vet ./...
 go vet -tags privileged ./...
+
+# golangci-lint, pinned, built once into _output/tools
+golangci=_output/tools/golangci-lint
+golangci_version=v2.15.0
+if ! [[ -x $golangci ]] || ! "$golangci" version 2>/dev/null | grep -q "${golangci_version#v}"; then
+	echo "lint: building golangci-lint $golangci_version"
+	GOBIN="$PWD/_output/tools" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
+fi
+"$golangci" run --build-tags privileged ./...
 echo "lint: ok"

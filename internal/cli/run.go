@@ -210,7 +210,9 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	stop()
 	srcErr := <-srcDone
 	for _, errc := range serverErrs {
-		<-errc
+		if err := <-errc; err != nil {
+			log.Warn("server stopped with an error", zap.Error(err))
+		}
 	}
 	log.Info("stopped; the kernel state stays in place for the next start (use `ipvs-proxy cleanup` to remove it)")
 	return errors.Join(runErr, srcErr)

@@ -59,7 +59,7 @@ func Parse(data []byte) (*Config, *Report, error) {
 	strictErrs, err := k8sjson.UnmarshalStrict(js, &kpc)
 	if err != nil {
 		if path, ferr := locate(raw, reflect.TypeOf(kpc), ""); path != "" {
-			return nil, rep, fmt.Errorf("%s: %v", path, ferr)
+			return nil, rep, fmt.Errorf("%s: %w", path, ferr)
 		}
 		return nil, rep, fmt.Errorf("decode: %w", err)
 	}

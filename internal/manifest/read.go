@@ -251,7 +251,7 @@ func decode[T any](r *reader, id string, js []byte) (*T, bool) {
 	obj := new(T)
 	strict, err := k8sjson.UnmarshalStrict(js, obj)
 	if err != nil {
-		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %v", id, err))
+		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", id, err))
 		return nil, false
 	}
 	for _, e := range strict {

@@ -14,8 +14,8 @@ import (
 // Attribute flags ipset insists on: nested attributes carry NLA_F_NESTED,
 // integers NLA_F_NET_BYTEORDER (it answers IPSET_ERR_PROTOCOL otherwise).
 const (
-	nested   = uint16(nl.NLA_F_NESTED)
-	netOrder = uint16(nl.NLA_F_NET_BYTEORDER)
+	nested   = nl.NLA_F_NESTED
+	netOrder = nl.NLA_F_NET_BYTEORDER
 )
 
 // Create parameters: kube-proxy's hash size, a maximum far above its 65536,

@@ -202,13 +202,13 @@ func TestListRejectsMembersBeforeHeader(t *testing.T) {
 
 func TestKernelErrors(t *testing.T) {
 	err := kernelError(syscall.Errno(nl.IPSET_ERR_EXIST))
-	if err != ErrExist || !errors.Is(err, ErrExist) || !errors.Is(err, syscall.Errno(4103)) {
+	if !errors.Is(err, ErrExist) || !errors.Is(err, syscall.Errno(4103)) {
 		t.Errorf("kernelError(4103) = %#v", err)
 	}
 	if err := kernelError(syscall.Errno(nl.IPSET_ERR_BUSY)); !errors.Is(err, unix.EBUSY) || !errors.Is(err, ErrBusy) {
 		t.Errorf("IPSET_ERR_BUSY = %v: want it to match EBUSY", err)
 	}
-	if err := kernelError(unix.ENOENT); err != unix.ENOENT {
+	if err := kernelError(unix.ENOENT); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("ENOENT = %#v, want it unchanged", err)
 	}
 	ext := kernelError(&nlbatch.Error{Errno: 4110, Msg: "x"})

@@ -53,11 +53,7 @@ func ipsetSave(t *testing.T, name string) []string {
 	if err != nil {
 		t.Fatalf("ipset save %s: %v: %s", name, err, out)
 	}
-	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		lines = append(lines, l)
-	}
-	return lines
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
 }
 
 func TestPrivilegedAllTypes(t *testing.T) {

@@ -185,7 +185,7 @@ func TestOpenWithoutIPVS(t *testing.T) {
 		t.Skip("this kernel has IPVS")
 	}
 	err := New(Config{}).Open()
-	if err != ErrUnavailable {
+	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Open = %v, want ErrUnavailable", err)
 	}
 	t.Log(err)

@@ -33,7 +33,7 @@ func TestExecMatchesAcksBySequence(t *testing.T) {
 	for i, err := range errs {
 		switch i {
 		case 3:
-			if err != unix.EEXIST {
+			if !errors.Is(err, unix.EEXIST) {
 				t.Errorf("errs[3] = %v, want EEXIST as a bare syscall.Errno", err)
 			}
 		case 7:
@@ -57,7 +57,7 @@ func TestExecOverrunReportsLostAcks(t *testing.T) {
 	s := newSocket(k, 8, bigBuffer, bigBuffer)
 	errs := s.Exec(requests(8))
 
-	if errs[2] != unix.EEXIST {
+	if !errors.Is(errs[2], unix.EEXIST) {
 		t.Errorf("errs[2] = %v, want EEXIST", errs[2])
 	}
 	for i, err := range errs {

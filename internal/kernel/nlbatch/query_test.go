@@ -81,7 +81,7 @@ func TestQueryCallbackErrorDrainsReplies(t *testing.T) {
 		calls++
 		return stop
 	})
-	if err != stop || calls != 1 {
+	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("Query = %v after %d calls, want stop after 1", err, calls)
 	}
 	if len(k.queue) != 0 {

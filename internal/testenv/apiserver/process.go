@@ -62,7 +62,7 @@ func (p *process) stop(grace time.Duration) {
 
 // exitError describes how the process exited, with the end of its log. Call it after done is closed.
 func (p *process) exitError() error {
-	return fmt.Errorf("%s exited (%v); end of %s:\n%s", p.name, p.err, p.logPath, p.logTail(20))
+	return fmt.Errorf("%s exited (%w); end of %s:\n%s", p.name, p.err, p.logPath, p.logTail(20))
 }
 
 // logTail returns the last n lines of the log.

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
 )
@@ -148,4 +152,27 @@ func expectRealServers(t testing.TB, vss []framework.VirtualServer, proto, addr 
 func ipvsadmText(t testing.TB) string {
 	t.Helper()
 	return strings.TrimRight(framework.IPVSADM(t, "-Ln"), "\n")
+}
+
+// stdout runs a command and returns its standard output alone; it fails the
+// test if the command fails. Unlike framework.Run it keeps stderr apart:
+// iptables-save, for one, warns there ("iptables-legacy tables present")
+// in the middle of its output.
+func stdout(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
+}
+
+// iptablesSave returns iptables-save's rules (nft backend, all tables).
+func iptablesSave(t testing.TB) string {
+	t.Helper()
+	return stdout(t, "/usr/sbin/iptables-save")
 }

@@ -114,7 +114,7 @@ spec:
 			t.Errorf("after cleanup, ipset list -n = %q, want only OTHER-SET", sets)
 		}
 		for _, save := range []string{"/usr/sbin/iptables-save", "/usr/sbin/ip6tables-save"} {
-			rules := framework.Run(t, save)
+			rules := stdout(t, save)
 			if strings.Contains(rules, "KUBE-") {
 				t.Errorf("after cleanup, %s still mentions KUBE-:\n%s", save, rules)
 			}
@@ -138,7 +138,7 @@ func expectForeign(t *testing.T) {
 	if m := framework.IPSetMembers(t, "OTHER-SET"); !slices.Equal(m, []string{"192.0.2.7"}) {
 		t.Errorf("foreign set OTHER-SET holds %q, want [192.0.2.7]", m)
 	}
-	rules := framework.IPTablesSave(t)
+	rules := iptablesSave(t)
 	for _, want := range []string{"-A OTHER-CHAIN -s 192.0.2.7/32 -j RETURN", "-A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("iptables-save lacks the foreign rule %q", want)

@@ -19,6 +19,9 @@ const (
 	PortHTTPAlt = 8080
 	PortUDP     = 53
 	PortTCPLine = 9000
+	// PortTCPDNS is TCP 53, served like PortTCPLine, so a DNS-like Service
+	// (53/UDP and 53/TCP) has both ports answered.
+	PortTCPDNS = 53
 )
 
 // backendReadyTimeout bounds how long a backend's servers may take to listen.
@@ -33,7 +36,7 @@ type Backend struct {
 
 // NewBackend creates namespace name with address ip (see NewClientNS) and
 // starts the servers in it: HTTP on 80 and 8080, UDP on 53, line-per-line TCP
-// on 9000, each answering with name. All ports listen when it returns. The
+// on 9000 and 53, each answering with name. All ports listen when it returns. The
 // servers are killed and the namespace deleted when the test ends.
 func NewBackend(t testing.TB, name, ip string) *Backend {
 	t.Helper()

@@ -24,7 +24,7 @@ func runBackendRole(name string) int {
 	answer := []byte(name + "\n")
 
 	var listeners []net.Listener
-	for _, port := range []int{PortHTTP, PortHTTPAlt, PortTCPLine} {
+	for _, port := range []int{PortHTTP, PortHTTPAlt, PortTCPLine, PortTCPDNS} {
 		l, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
 		if err != nil {
 			logger.Print(err)
@@ -38,17 +38,19 @@ func runBackendRole(name string) int {
 		return 1
 	}
 
-	errs := make(chan error, 4)
+	errs := make(chan error, len(listeners)+1)
 	handler := httpHandler(answer, logger)
 	for _, l := range listeners[:2] {
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errs <- srv.Serve(l) }()
 	}
-	go func() { errs <- serveLines(listeners[2], answer, logger) }()
+	for _, l := range listeners[2:] {
+		go func() { errs <- serveLines(l, answer, logger) }()
+	}
 	go func() { errs <- serveUDP(udp, answer, logger) }()
 
 	fmt.Println("ready")
-	logger.Printf("serving http :%d :%d, udp :%d, tcp lines :%d", PortHTTP, PortHTTPAlt, PortUDP, PortTCPLine)
+	logger.Printf("serving http :%d :%d, udp :%d, tcp lines :%d :%d", PortHTTP, PortHTTPAlt, PortUDP, PortTCPLine, PortTCPDNS)
 	logger.Print(<-errs)
 	return 1
 }

@@ -31,7 +31,7 @@
 //	TCP  80, 8080  HTTP: every path answers "<name>\n" with header X-Source
 //	               holding the client address as the backend saw it
 //	UDP  53        every datagram is answered with "<name>\n"
-//	TCP  9000      long-lived connections: every line is answered with "<name>\n"
+//	TCP  9000, 53  long-lived connections: every line is answered with "<name>\n"
 //
 // # Shape of a scenario
 //

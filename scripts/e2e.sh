@@ -71,6 +71,10 @@ summary() {
 		echo "e2e: failed tests:"
 		tr -d '\r' <"$console" | grep -E '^ *--- FAIL: ' | sed 's/^/  /'
 	fi
+	if tr -d '\r' <"$console" | grep -qE '^ *--- SKIP: '; then
+		echo "e2e: skipped (the reasons are in the console log):"
+		tr -d '\r' <"$console" | grep -E '^ *--- SKIP: ' | sed 's/^/  /'
+	fi
 	echo "e2e: $passed passed, $failed failed"
 	if ((passed + failed == 0)); then
 		echo "e2e: no test ran (E2E_RUN='$run_regexp')" >&2

@@ -127,7 +127,7 @@ func parseIPVSADM(out string) ([]VirtualServer, error) {
 			for i, p := range nums {
 				n, err := strconv.Atoi(fields[3+i])
 				if err != nil {
-					return nil, fmt.Errorf("ipvsadm -Ln: real server line %q: %v", line, err)
+					return nil, fmt.Errorf("ipvsadm -Ln: real server line %q: %w", line, err)
 				}
 				*p = n
 			}
@@ -158,7 +158,7 @@ func parseVirtualServerLine(line string, fields []string) (VirtualServer, error)
 		case f == "persistent" && i+1 < len(fields):
 			n, err := strconv.Atoi(fields[i+1])
 			if err != nil {
-				return VirtualServer{}, fmt.Errorf("ipvsadm -Ln: line %q: persistence %v", line, err)
+				return VirtualServer{}, fmt.Errorf("ipvsadm -Ln: line %q: persistence %w", line, err)
 			}
 			vs.Persistent = n
 			i++

@@ -46,7 +46,9 @@ func changesSlice(ips ...string) string {
 //     requests, and the connection still answers; once the connection is
 //     reset (SO_LINGER 0, so IPVS holds it 10 s in CLOSE instead of 2 minutes
 //     in TIME_WAIT) the real server disappears;
-//   - the load saw 0 failed requests through all of the above;
+//   - the load saw 0 failed requests in each of these steps, except that the
+//     scheduler change may refuse a new connection or two: a limit of IPVS,
+//     not of the daemon (see refusedBySwap);
 //   - delete the Service: its virtual servers, its kube-ipvs0 address and its
 //     ipset members are gone.
 func TestChangesUnderLoad(t *testing.T) {
@@ -91,9 +93,12 @@ func TestChangesUnderLoad(t *testing.T) {
 
 	steps := []struct {
 		name string
-		run  func(t *testing.T)
+		// swaps says the step changes a scheduler in place, which may refuse
+		// a new connection (see refusedBySwap).
+		swaps bool
+		run   func(t *testing.T)
 	}{
-		{"add an endpoint", func(t *testing.T) {
+		{"add an endpoint", false, func(t *testing.T) {
 			before := load.Snapshot()
 			framework.WriteManifest(t, dir, "web-slice.yaml", changesSlice(ips["pod-a"], ips["pod-b"], ips["pod-c"]))
 			changed := time.Now()
@@ -107,7 +112,7 @@ func TestChangesUnderLoad(t *testing.T) {
 				time.Since(changed).Seconds(), before)
 			expectRealServers(t, framework.IPVSServices(t), "TCP", http, ips["pod-a"]+":8080", ips["pod-b"]+":8080", ips["pod-c"]+":8080")
 		}},
-		{"change the scheduler in place", func(t *testing.T) {
+		{"change the scheduler in place", true, func(t *testing.T) {
 			syncs := len(proxy.Syncs())
 			framework.WriteManifest(t, dir, "web.yaml", changesService("wlc"))
 			framework.Eventually(t, 15*time.Second, func() error {
@@ -128,7 +133,7 @@ func TestChangesUnderLoad(t *testing.T) {
 			stillServed(t, "after the scheduler change")
 			t.Logf("scheduler now wlc through %q; load so far: %s", ops, load.Snapshot())
 		}},
-		{"remove the endpoint holding the connection", func(t *testing.T) {
+		{"remove the endpoint holding the connection", false, func(t *testing.T) {
 			var keep []string
 			for name, ip := range ips {
 				if name != holder {
@@ -160,7 +165,7 @@ func TestChangesUnderLoad(t *testing.T) {
 			stillServed(t, "while its backend drains")
 			t.Logf("drained, connection still open:\n%s", ipvsadmText(t))
 		}},
-		{"reset connection lets the drained endpoint go", func(t *testing.T) {
+		{"reset connection lets the drained endpoint go", false, func(t *testing.T) {
 			if err := conn.Conn.(*net.TCPConn).SetLinger(0); err != nil {
 				t.Fatal(err)
 			}
@@ -179,14 +184,9 @@ func TestChangesUnderLoad(t *testing.T) {
 					http, rs.Addr, rs.Weight, rs.InActConn)
 			}
 		}},
-		{"no request failed", func(t *testing.T) {
-			res := load.Stop()
+		{"delete the Service", false, func(t *testing.T) {
+			res := load.Stop() // requests are expected to fail from here on
 			t.Logf("load through all changes: %s", res)
-			if res.Failed != 0 || res.Sent == 0 {
-				t.Errorf("load: %d of %d requests failed, want 0", res.Failed, res.Sent)
-			}
-		}},
-		{"delete the Service", func(t *testing.T) {
 			framework.RemoveManifest(t, dir, "web.yaml")
 			framework.RemoveManifest(t, dir, "web-slice.yaml")
 			framework.Eventually(t, 15*time.Second, func() error {
@@ -210,9 +210,63 @@ func TestChangesUnderLoad(t *testing.T) {
 			}
 		}},
 	}
+	before := load.Snapshot()
+	if before.Failed != 0 {
+		t.Fatalf("load before any change: %s", before)
+	}
 	for _, s := range steps {
-		if !t.Run(s.name, s.run) {
+		ok := t.Run(s.name, func(t *testing.T) {
+			s.run(t)
+			if s.name == "delete the Service" {
+				return
+			}
+			after := load.Snapshot()
+			defer func() { before = after }()
+			failed, errs := after.Failed-before.Failed, subtractCounts(after.Errors, before.Errors)
+			switch {
+			case failed == 0:
+				t.Logf("load during this step: %d requests, 0 failed", after.Sent-before.Sent)
+			case s.swaps && failed <= refusedBySwap && onlyRefused(errs):
+				t.Logf("load during this step: %d requests, %d refused while IPVS swapped the scheduler: %v",
+					after.Sent-before.Sent, failed, errs)
+			default:
+				t.Errorf("load during this step: %d of %d requests failed, want 0: %v", failed, after.Sent-before.Sent, errs)
+			}
+		})
+		if !ok {
 			t.Fatalf("step %q failed; the next steps depend on it", s.name)
 		}
 	}
+}
+
+// refusedBySwap bounds the new connections a scheduler change in place may
+// refuse at the load's rate. The kernel's ip_vs_edit_service() unbinds the
+// old scheduler and waits for an RCU grace period before binding the new
+// one; a SYN that arrives in between finds no scheduler and is answered
+// with ICMP port unreachable (ip_vs_leave), so the client sees "connection
+// refused". Measured without the daemon (ipvsadm -E rr<->wlc, 40 times
+// under a client loop): 25 of 853 connections refused, against 0 of 810
+// for 40 weight changes. The load hits one of the two edited virtual
+// servers.
+const refusedBySwap = 2
+
+// onlyRefused reports whether every error is a refused connection.
+func onlyRefused(errs map[string]int) bool {
+	for e := range errs {
+		if !strings.Contains(e, "connection refused") {
+			return false
+		}
+	}
+	return true
+}
+
+// subtractCounts returns a-b per key, without the zeros.
+func subtractCounts(a, b map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, n := range a {
+		if d := n - b[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
 }

@@ -70,7 +70,7 @@ func (c Client) Exchange(proto Proto, target string) (Reply, error) {
 func (c Client) HTTPGet(target string) (Reply, error) {
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return c.Dial(network, addr)
+			return c.dial(network, addr) // the error below names the client
 		},
 		DisableKeepAlives: true,
 	}
@@ -121,6 +121,15 @@ func (c Client) TCPLine(target string) (Reply, error) {
 // "udp"; the address family follows target) from the client's namespace and
 // source address.
 func (c Client) Dial(network, target string) (net.Conn, error) {
+	conn, err := c.dial(network, target)
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, c.from()) // err names network and target
+	}
+	return conn, nil
+}
+
+// dial is Dial without the client in its error.
+func (c Client) dial(network, target string) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: c.timeout()}
 	if c.Source != "" {
 		ip := net.ParseIP(c.Source)
@@ -137,7 +146,7 @@ func (c Client) Dial(network, target string) (net.Conn, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w%s", err, c.from()) // err names network and target
+		return nil, err
 	}
 	return conn, nil
 }

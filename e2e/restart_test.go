@@ -56,10 +56,10 @@ func TestRestartAdoptsKernelState(t *testing.T) {
 	}
 	t.Logf("first run: %s", initial)
 
-	// One loop only: each exchange costs the guest's one emulated CPU
-	// several milliseconds, and a second loop would slow the restart itself
-	// several times over.
-	load := framework.StartLoad(t, client, framework.HTTP, "10.96.0.10:80")
+	// One loop, one request every 50 ms: each exchange costs the guest's one
+	// emulated CPU several milliseconds, and a tight loop slows the restart
+	// itself several times over.
+	load := framework.StartLoadEvery(t, client, framework.HTTP, "10.96.0.10:80", 50*time.Millisecond)
 	conn, err := client.OpenLine("10.96.0.10:9000")
 	if err != nil {
 		t.Fatalf("open a long-lived connection: %v", err)

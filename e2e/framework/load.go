@@ -19,8 +19,8 @@ const (
 )
 
 // Load is a client loop running in the background: one exchange every 20 ms
-// on a fresh connection, until Stop (or the test's end, or 5 minutes, or
-// 20000 exchanges).
+// (or the interval given to StartLoadEvery) on a fresh connection, until Stop
+// (or the test's end, or 5 minutes, or 20000 exchanges).
 type Load struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -56,13 +56,21 @@ func (r LoadResult) String() string {
 // StartLoad starts exchanges of kind proto with target from client c.
 func StartLoad(t testing.TB, c Client, proto Proto, target string) *Load {
 	t.Helper()
+	return StartLoadEvery(t, c, proto, target, loadInterval)
+}
+
+// StartLoadEvery is StartLoad with one exchange per interval instead of
+// every 20 ms: under emulation a tight loop takes most of the guest's CPU,
+// which slows down what the scenario is measuring (e.g. a daemon restart).
+func StartLoadEvery(t testing.TB, c Client, proto Proto, target string, interval time.Duration) *Load {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), loadMaxDuration)
 	l := &Load{
 		cancel: cancel,
 		done:   make(chan struct{}),
 		result: LoadResult{Backends: map[string]int{}, Errors: map[string]int{}},
 	}
-	go l.run(ctx, c, proto, target)
+	go l.run(ctx, c, proto, target, interval)
 	t.Cleanup(func() { l.Stop() })
 	return l
 }
@@ -85,9 +93,9 @@ func (l *Load) Snapshot() LoadResult {
 	return r
 }
 
-func (l *Load) run(ctx context.Context, c Client, proto Proto, target string) {
+func (l *Load) run(ctx context.Context, c Client, proto Proto, target string, interval time.Duration) {
 	defer close(l.done)
-	ticker := time.NewTicker(loadInterval)
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for sent := 0; sent < loadMaxRequests; sent++ {
 		reply, err := c.Exchange(proto, target)

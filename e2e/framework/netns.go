@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -130,8 +131,12 @@ func hostVethMAC(dev string) (string, error) {
 // deleteLink deletes a link of the root namespace if it exists.
 func deleteLink(name string) error {
 	link, err := netlink.LinkByName(name)
-	if err != nil {
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
 		return nil // gone already
+	}
+	if err != nil {
+		return fmt.Errorf("look up link %s: %w", name, err)
 	}
 	if err := netlink.LinkDel(link); err != nil {
 		return fmt.Errorf("delete link %s: %w", name, err)
@@ -162,7 +167,7 @@ func namespaceNames() []string {
 // the same name at once. Missing namespaces are fine. The test process itself
 // is spared, in case one of its threads is still inside.
 func deleteNamespace(name string) {
-	deleteLink("ve-" + name)
+	_ = deleteLink("ve-" + name) // best effort: the namespace's deletion takes it too
 	path := filepath.Join(netnsDir, name)
 	var target syscall.Stat_t
 	if err := syscall.Stat(path, &target); err != nil {

@@ -40,17 +40,12 @@ func cleanupCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer closeKernel()
-	nodeAddrs, err := k.Link.NodeAddresses()
-	if err != nil {
-		fmt.Fprintf(stderr, "cleanup: list node addresses: %v\n", err)
-		return 1
-	}
 	observed, err := apply.Observe(k, state.New(), true)
 	if observed == nil {
 		fmt.Fprintf(stderr, "cleanup: %v\n", err)
 		return 1
 	}
-	pl := plan.Diff(state.New(), observed, plan.Options{Cleanup: true, ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs, NodePortAddresses: nodeAddrs})
+	pl := plan.Diff(state.New(), observed, plan.Options{Cleanup: true, ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs})
 	if *dryRun || *verbose {
 		for _, op := range pl.Ops {
 			fmt.Fprintln(stdout, op.String())

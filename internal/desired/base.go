@@ -21,7 +21,7 @@ func Base(in *Input) *state.State {
 		for _, spec := range SetSpecs(f) {
 			s.Sets[spec.Name] = state.NewSet(spec)
 		}
-		p := rules.NewParams(cfg, f, in.Node.PodCIDRs, in.LocalhostNodePorts(), SetName)
+		p := rules.NewParams(cfg, f, in.Node.PodCIDRs, SetName)
 		s.Rules[f] = rules.Build(p)
 	}
 	for k, v := range sysctls(in) {
@@ -31,18 +31,7 @@ func Base(in *Input) *state.State {
 	return s
 }
 
-// LocalhostNodePorts reports whether NodePorts are served on 127.0.0.1.
-func (in *Input) LocalhostNodePorts() bool {
-	for _, a := range in.nodePortAddrs[state.IPv4] {
-		if a.IsLoopback() {
-			return true
-		}
-	}
-	return false
-}
-
-// sysctls are the kernel settings kube-proxy's ipvs mode makes, plus
-// route_localnet when NodePorts are served on 127.0.0.1.
+// sysctls are the kernel settings kube-proxy's ipvs mode makes.
 func sysctls(in *Input) map[string]string {
 	cfg := in.Config
 	out := map[string]string{
@@ -54,9 +43,6 @@ func sysctls(in *Input) map[string]string {
 	if cfg.IPVS.StrictARP {
 		out["net/ipv4/conf/all/arp_ignore"] = "1"
 		out["net/ipv4/conf/all/arp_announce"] = "2"
-	}
-	if in.LocalhostNodePorts() {
-		out["net/ipv4/conf/all/route_localnet"] = "1"
 	}
 	ct := cfg.Conntrack
 	if max := int(ct.MaxPerCore) * in.Node.CPUs; ct.MaxPerCore > 0 && in.Node.CPUs > 0 {

@@ -58,7 +58,12 @@ func NewInput(cfg *config.Config, node Node) *Input {
 	seen := map[netip.Addr]bool{}
 	for _, a := range candidates {
 		a = a.Unmap()
-		if seen[a] || !in.families[state.FamilyOf(a)] || !nodePortAllowed(cfg.NodePortAddresses, a) {
+		// IPVS cannot serve a NodePort on a loopback address: its NAT
+		// transmitter refuses to send a packet with a loopback source to a
+		// real server elsewhere (crosses_local_route_boundary in
+		// net/netfilter/ipvs/ip_vs_xmit.c), so kube-proxy's ipvs mode skips
+		// them too (kubernetes#96879).
+		if a.IsLoopback() || seen[a] || !in.families[state.FamilyOf(a)] || !nodePortAllowed(cfg.NodePortAddresses, a) {
 			continue
 		}
 		seen[a] = true

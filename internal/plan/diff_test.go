@@ -142,6 +142,7 @@ func TestDiffOwnership(t *testing.T) {
 	foreign := svc(vs("192.168.1.50", 8080, "wlc"), rs("192.168.1.60", 8080, 3))
 	excluded := svc(vs("10.96.0.99", 80, "rr")) // on our address, but inside excludeCIDRs
 	nodePort := svc(vs("10.0.0.1", 30080, "rr"))
+	staleNodePort := svc(vs("192.168.9.9", 30080, "rr")) // an address the node no longer serves NodePorts on
 	foreignOnNode := svc(vs("10.0.0.1", 8443, "rr"))
 
 	have := world(svc(web, rs("10.244.1.1", 8080, 1)))
@@ -149,6 +150,7 @@ func TestDiffOwnership(t *testing.T) {
 	have.Services[excluded.Key] = excluded
 	have.Addresses[excluded.Key.Addr] = struct{}{}
 	have.Services[nodePort.Key] = nodePort
+	have.Services[staleNodePort.Key] = staleNodePort
 	have.Services[foreignOnNode.Key] = foreignOnNode
 	np := state.NewSet(state.SetSpec{Name: desired.SetNodePortTCP, Type: state.BitmapPort, Family: state.IPv4})
 	np.Entries[state.SetEntry{Port: 30080}] = struct{}{}
@@ -159,11 +161,12 @@ func TestDiffOwnership(t *testing.T) {
 
 	want := world(svc(web, rs("10.244.1.1", 8080, 1)))
 	want.Sets[np.Name] = state.NewSet(np.SetSpec)
-	opt := Options{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.96/28")}, NodePortAddresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}
+	opt := Options{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.96/28")}}
 	got := opStrings(Diff(want, have, opt))
 	wantOps := []string{
 		"del-entry KUBE-NODE-PORT-TCP 30080",
 		"del-vs -D -t 10.0.0.1:30080",
+		"del-vs -D -t 192.168.9.9:30080",
 		"del-address 10.96.0.99/32",
 	}
 	if !slices.Equal(got, wantOps) {

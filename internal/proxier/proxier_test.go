@@ -297,3 +297,28 @@ func TestRejectedUpdateKeepsLastValidVersion(t *testing.T) {
 		t.Fatalf("fixed Service not reprogrammed: %v", s.Counts)
 	}
 }
+
+// A NodePort left on an address the node no longer has is removed by the
+// next full sync, not leaked forever.
+func TestNodePortFollowsNodeAddresses(t *testing.T) {
+	fk := fake.New(nodeIP)
+	h := start(t, fk, fk.Interfaces(), func(c *config.Config) { c.IPVS.SyncPeriod = 30 * time.Millisecond })
+	svc := service("np", "10.96.1.1", 80)
+	svc.Spec.Type = v1.ServiceTypeNodePort
+	svc.Spec.Ports[0].NodePort = 30080
+	h.p.UpsertService(svc)
+	h.p.SetNode(NodeInfo{Name: "node1"})
+	h.p.SetSynced()
+	h.next("full")
+	if !strings.Contains(fk.IPVS.Save(), "-A -t 10.0.0.1:30080") {
+		t.Fatalf("no NodePort on the node address:\n%s", fk.IPVS.Save())
+	}
+	fk.Link.SetNodeAddresses(netip.MustParseAddr("10.0.0.2")) // the node's address changed
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Contains(fk.IPVS.Save(), "10.0.0.1:30080") || !strings.Contains(fk.IPVS.Save(), "-A -t 10.0.0.2:30080") {
+		if time.Now().After(deadline) {
+			t.Fatalf("NodePort did not follow the node's address:\n%s", fk.IPVS.Save())
+		}
+		h.next("full")
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -234,11 +233,7 @@ func (p *Proxier) noteDraining(k state.VSKey, have, want *state.Service) {
 }
 
 func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options {
-	var np []netip.Addr
-	for _, f := range []state.Family{state.IPv4, state.IPv6} {
-		np = append(np, p.in.NodePortAddresses(f)...)
-	}
-	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodePortAddresses: np}
+	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs}
 }
 
 // run applies a plan and records what took effect in the believed state.

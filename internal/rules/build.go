@@ -42,22 +42,18 @@ type Params struct {
 	// LocalDetect is the match that selects traffic NOT from local pods, e.g.
 	// "! -s 10.244.0.0/16" or "! -i cbr0"; empty if no detector applies.
 	NotLocal string
-	// LocalhostNodePorts: NodePorts on 127.0.0.1 are served (IPv4 only), which
-	// needs route_localnet and a guard against martian packets to 127/8.
-	LocalhostNodePorts bool
 	// SetName maps a base set name to its name in this family.
 	SetName func(base string) string
 }
 
 // NewParams derives rule parameters from the config and the node for family f.
-func NewParams(cfg *config.Config, f state.Family, podCIDRs []netip.Prefix, localhostNodePorts bool, setName func(string, state.Family) string) Params {
+func NewParams(cfg *config.Config, f state.Family, podCIDRs []netip.Prefix, setName func(string, state.Family) string) Params {
 	return Params{
-		Family:             f,
-		MasqueradeAll:      cfg.MasqueradeAll,
-		MasqueradeBit:      cfg.MasqueradeBit,
-		NotLocal:           notLocalMatch(cfg, f, podCIDRs),
-		LocalhostNodePorts: localhostNodePorts && f == state.IPv4,
-		SetName:            func(b string) string { return setName(b, f) },
+		Family:        f,
+		MasqueradeAll: cfg.MasqueradeAll,
+		MasqueradeBit: cfg.MasqueradeBit,
+		NotLocal:      notLocalMatch(cfg, f, podCIDRs),
+		SetName:       func(b string) string { return setName(b, f) },
 	}
 }
 
@@ -132,11 +128,6 @@ func Build(p Params) state.RuleSet {
 		set("KUBE-EXTERNAL-IP-LOCAL", "dst,dst") + " -j RETURN",
 		set("KUBE-HEALTH-CHECK-NODE-PORT", "dst") + " -j RETURN",
 		"-m conntrack --ctstate NEW " + set("KUBE-IPVS-IPS", "dst") + " -j REJECT --reject-with " + reject,
-	}
-	if p.LocalhostNodePorts {
-		// route_localnet=1 must not expose 127/8 services to the network (CVE-2020-8558)
-		ipvsFilter = append(ipvsFilter, `! -s 127.0.0.0/8 -d 127.0.0.0/8 `+c("block incoming localnet connections")+
-			" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
 	}
 	return state.RuleSet{
 		Chains: []state.Chain{

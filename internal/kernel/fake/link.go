@@ -85,6 +85,13 @@ func (f *Link) NodeAddresses() ([]netip.Addr, error) {
 	return slices.Clone(f.Node), nil
 }
 
+// SetNodeAddresses changes the node's own addresses, as an interface change would.
+func (f *Link) SetNodeAddresses(addrs ...netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Node = addrs
+}
+
 // Writes returns how many write operations were executed.
 func (f *Link) Writes() int {
 	f.mu.Lock()

@@ -1,6 +1,8 @@
 // Package standalone feeds the proxier from a directory of manifests instead
-// of an API server: it re-reads the directory when a file changes (polling
-// names, sizes and modification times) and sends only the differences.
+// of an API server: it polls names, sizes and modification times, re-reads
+// only the files that changed (all of them, in parallel, at the start) and
+// sends only the objects that changed, so a change costs the same with 100
+// Services as with 10,000.
 //
 // A file that fails to parse keeps its last good objects until it is fixed,
 // and an unreadable directory keeps everything: bad input never takes down
@@ -9,12 +11,14 @@ package standalone
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,10 +45,16 @@ type Source struct {
 	cfg Config
 	// last good objects per file
 	files map[string]fileObjects
+	// size and modification time of each file when it was last read
+	stamps map[string]fileStamp
 	// what the sink has been told
 	services map[string]*v1.Service
 	slices   map[string]*discovery.EndpointSlice
-	stamp    string
+}
+
+// fileStamp is what polling compares to tell that a file changed.
+type fileStamp struct {
+	size, mtime int64
 }
 
 type fileObjects struct {
@@ -60,7 +70,8 @@ func New(cfg Config) *Source {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Source{cfg: cfg, files: map[string]fileObjects{}, services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
+	return &Source{cfg: cfg, files: map[string]fileObjects{}, stamps: map[string]fileStamp{},
+		services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
 }
 
 // Run feeds sink until ctx is done.
@@ -70,15 +81,14 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
 	for {
-		stamp, err := dirStamp(s.cfg.Dir)
+		stamps, err := dirStamps(s.cfg.Dir)
 		switch {
 		case err != nil:
 			s.cfg.Log.Warn("manifest directory unreadable; keeping the current Services", zap.String("dir", s.cfg.Dir), zap.Error(err))
 			s.stale(true)
-		case stamp != s.stamp:
+		case !maps.Equal(stamps, s.stamps) || !synced:
 			s.stale(false)
-			s.stamp = stamp
-			s.reload(sink)
+			s.reload(sink, stamps)
 			if !synced {
 				synced = true
 				sink.SetSynced()
@@ -100,35 +110,39 @@ func (s *Source) stale(v bool) {
 	}
 }
 
-// reload reads every file, keeping a broken file's last good objects, and
-// sends the sink what changed.
-func (s *Source) reload(sink source.Sink) {
-	paths, err := manifestFiles(s.cfg.Dir)
-	if err != nil {
-		s.cfg.Log.Warn("cannot list manifest directory", zap.Error(err))
-		return
+// reload reads the files whose stamps changed, keeping a broken file's last
+// good objects, and sends the sink the objects that changed.
+func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
+	var changed []string
+	files := make(map[string]fileObjects, len(stamps))
+	for p, st := range stamps {
+		if old, ok := s.stamps[p]; ok && old == st {
+			files[p] = s.files[p]
+		} else {
+			changed = append(changed, p)
+		}
 	}
-	files := map[string]fileObjects{}
-	for _, p := range paths {
-		objs, err := manifest.ReadFile(p)
-		if err != nil {
-			s.cfg.Log.Warn("cannot read manifest file; keeping its last good objects", zap.String("file", p), zap.Error(err))
+	sort.Strings(changed)
+	for i, r := range readFiles(changed) {
+		p := changed[i]
+		if r.err != nil {
+			s.cfg.Log.Warn("cannot read manifest file; keeping its last good objects", zap.String("file", p), zap.Error(r.err))
 			files[p] = s.files[p]
 			continue
 		}
-		for _, w := range objs.Warnings {
+		for _, w := range r.objs.Warnings {
 			s.cfg.Log.Info("manifest", zap.String("note", w))
 		}
-		fo := fileObjects{services: objs.Services, slices: objs.EndpointSlices}
-		if len(objs.Errors) > 0 {
-			for _, e := range objs.Errors {
+		fo := fileObjects{services: r.objs.Services, slices: r.objs.EndpointSlices}
+		if len(r.objs.Errors) > 0 {
+			for _, e := range r.objs.Errors {
 				s.cfg.Log.Warn("invalid manifest; keeping the file's last good objects", zap.Error(e))
 			}
 			fo = mergeKeepingOld(s.files[p], fo)
 		}
 		files[p] = fo
 	}
-	s.files = files
+	s.files, s.stamps = files, stamps
 	services := map[string]*v1.Service{}
 	slices := map[string]*discovery.EndpointSlice{}
 	for _, p := range sortedKeys(files) {
@@ -144,8 +158,11 @@ func (s *Source) reload(sink source.Sink) {
 			slices[es.Namespace+"/"+es.Name] = es
 		}
 	}
-	for _, svc := range services {
-		sink.UpsertService(svc) // the sink ignores unchanged objects
+	// Objects of files not read again are the very objects sent before.
+	for key, svc := range services {
+		if s.services[key] != svc {
+			sink.UpsertService(svc) // the sink ignores unchanged objects
+		}
 	}
 	for key := range s.services {
 		if _, ok := services[key]; !ok {
@@ -153,8 +170,10 @@ func (s *Source) reload(sink source.Sink) {
 			sink.DeleteService(ns, name)
 		}
 	}
-	for _, es := range slices {
-		sink.UpsertSlice(es)
+	for key, es := range slices {
+		if s.slices[key] != es {
+			sink.UpsertSlice(es)
+		}
 	}
 	for key := range s.slices {
 		if _, ok := slices[key]; !ok {
@@ -163,7 +182,36 @@ func (s *Source) reload(sink source.Sink) {
 		}
 	}
 	s.services, s.slices = services, slices
-	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(services)), zap.Int("endpointSlices", len(slices)))
+	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(services)),
+		zap.Int("endpointSlices", len(slices)), zap.Int("filesRead", len(changed)))
+}
+
+type readResult struct {
+	objs *manifest.Objects
+	err  error
+}
+
+// readFiles reads and parses files on as many goroutines as there are CPUs:
+// parsing YAML is most of a cold start's cost in standalone mode.
+func readFiles(paths []string) []readResult {
+	out := make([]readResult, len(paths))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(len(paths), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i].objs, out[i].err = manifest.ReadFile(paths[i])
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // mergeKeepingOld keeps the old objects of a broken file that the new read
@@ -210,24 +258,24 @@ func manifestFiles(dir string) ([]string, error) {
 	return out, err
 }
 
-// dirStamp summarizes names, sizes and modification times of the manifest files.
-func dirStamp(dir string) (string, error) {
+// dirStamps returns the size and modification time of every manifest file.
+func dirStamps(dir string) (map[string]fileStamp, error) {
 	if _, err := os.Stat(dir); err != nil {
-		return "", err
+		return nil, err
 	}
 	paths, err := manifestFiles(dir)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var b strings.Builder
+	out := make(map[string]fileStamp, len(paths))
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		fmt.Fprintf(&b, "%s %d %d\n", p, info.Size(), info.ModTime().UnixNano())
+		out[p] = fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
 	}
-	return b.String(), nil
+	return out, nil
 }
 
 func sortedKeys(m map[string]fileObjects) []string {

@@ -1,0 +1,143 @@
+package standalone
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
+)
+
+// recorder is a sink that lists what it was told.
+type recorder struct {
+	mu     sync.Mutex
+	calls  []string
+	synced bool
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, s)
+}
+
+func (r *recorder) UpsertService(s *v1.Service)             { r.add("svc " + s.Name) }
+func (r *recorder) DeleteService(_, name string)            { r.add("-svc " + name) }
+func (r *recorder) UpsertSlice(es *discovery.EndpointSlice) { r.add("es " + es.Name) }
+func (r *recorder) DeleteSlice(_, name string)              { r.add("-es " + name) }
+func (r *recorder) SetNode(desired.Node)                    {}
+func (r *recorder) SetSynced() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.synced = true
+}
+
+// take returns the calls so far, sorted, and forgets them.
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	slices.Sort(out)
+	return out
+}
+
+func manifestText(name string, endpoints ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: default}\nspec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n---\n", name)
+	fmt.Fprintf(&b, "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: %s-1, namespace: default, labels: {kubernetes.io/service-name: %s}}\naddressType: IPv4\nendpoints:\n", name, name)
+	for _, e := range endpoints {
+		fmt.Fprintf(&b, "- addresses: [%s]\n", e)
+	}
+	return b.String()
+}
+
+func write(t *testing.T, dir, file, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A change to one file re-reads that file only and sends only its objects;
+// a removed file deletes its objects.
+func TestReloadSendsOnlyChanges(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3 {
+		write(t, dir, fmt.Sprintf("f%d.yaml", i), manifestText(fmt.Sprintf("s%d", i), "10.244.0.1"))
+	}
+	src := New(Config{Dir: dir})
+	rec := &recorder{}
+	reload := func() {
+		t.Helper()
+		stamps, err := dirStamps(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.reload(rec, stamps)
+	}
+	reload()
+	if got, want := rec.take(), []string{"es s0-1", "es s1-1", "es s2-1", "svc s0", "svc s1", "svc s2"}; !slices.Equal(got, want) {
+		t.Fatalf("first read: %v, want %v", got, want)
+	}
+
+	reload()
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("nothing changed, yet the sink heard %v", got)
+	}
+
+	write(t, dir, "f1.yaml", manifestText("s1", "10.244.0.1", "10.244.0.2"))
+	reload()
+	if got, want := rec.take(), []string{"es s1-1", "svc s1"}; !slices.Equal(got, want) {
+		t.Errorf("after changing f1: %v, want %v", got, want)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "f2.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	reload()
+	if got, want := rec.take(), []string{"-es s2-1", "-svc s2"}; !slices.Equal(got, want) {
+		t.Errorf("after removing f2: %v, want %v", got, want)
+	}
+
+	// A broken file keeps its last good objects.
+	write(t, dir, "f0.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s0, namespace: default}\nspec: {ports: [{port: x}]}\n")
+	reload()
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("a broken file changed what the sink holds: %v", got)
+	}
+}
+
+// An empty directory is a valid state: the source reports itself synced.
+func TestEmptyDirectorySyncs(t *testing.T) {
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- New(Config{Dir: t.TempDir(), Poll: 10 * time.Millisecond}).Run(ctx, rec) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec.mu.Lock()
+		synced := rec.synced
+		rec.mu.Unlock()
+		if synced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not synced after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

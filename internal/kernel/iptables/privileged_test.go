@@ -104,7 +104,7 @@ func roundTrip(t *testing.T, ipt *IPTables) {
 			notLocal = "! -s fd00:10:244::/56"
 		}
 		want := rules.Build(rules.Params{
-			Family: f, MasqueradeBit: 14, NotLocal: notLocal, LocalhostNodePorts: f == state.IPv4,
+			Family: f, MasqueradeBit: 14, NotLocal: notLocal,
 			SetName: func(b string) string { return desired.SetName(b, f) },
 		})
 		save, err := ipt.Save(f)

@@ -12,16 +12,27 @@ import (
 
 // foreignVirtualServers are added by hand with ipvsadm, as another program
 // would: one on an address that is not the node's, one on the node's own
-// address with a port that is no NodePort.
-var foreignVirtualServers = []struct{ addr, sched, rs string }{
-	{"192.0.2.50:80", "wlc", "10.244.1.2:8080"},
-	{framework.NodeIP + ":7777", "rr", "10.244.2.2:8080"},
+// address with a port that is no NodePort, one on a firewall mark.
+var foreignVirtualServers = []struct{ proto, addr, sched, rs string }{
+	{"TCP", "192.0.2.50:80", "wlc", "10.244.1.2:8080"},
+	{"TCP", framework.NodeIP + ":7777", "rr", "10.244.2.2:8080"},
+	{"FWM", "7", "sh", "10.244.1.2:8080"},
+}
+
+// foreignRules are iptables rules of another program, in the chains ours
+// jump from and in a chain of its own, as iptables-save prints them.
+var foreignRules = []string{
+	"-A OTHER-CHAIN -s 192.0.2.7/32 -j RETURN",
+	"-A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT",
+	"-A OUTPUT -d 192.0.2.8/32 -j RETURN",
 }
 
 // TestOwnershipAndCleanup: what ipvs-proxy did not create, it leaves alone.
-//   - virtual servers added by hand (on 192.0.2.50:80, and on the node's own
-//     address 10.10.0.1:7777 next to a NodePort), an ipset and an iptables
-//     chain and rule of another program survive several full syncs (every 2 s),
+//   - virtual servers added by hand (on 192.0.2.50:80, on the node's own
+//     address 10.10.0.1:7777 next to a NodePort, on firewall mark 7), an
+//     ipset, an iptables chain, and rules of another program in that chain
+//     and in filter INPUT and nat OUTPUT (where ours jump from) survive
+//     several full syncs (every 2 s),
 //     which plan nothing for them, and the one on the node address keeps
 //     carrying traffic;
 //   - `ipvs-proxy cleanup --dry-run` lists the removals and changes nothing;
@@ -47,14 +58,16 @@ spec:
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 
 	for _, vs := range foreignVirtualServers {
-		framework.IPVSADM(t, "-A", "-t", vs.addr, "-s", vs.sched)
-		framework.IPVSADM(t, "-a", "-t", vs.addr, "-r", vs.rs, "-m")
+		flag := map[string]string{"TCP": "-t", "FWM": "-f"}[vs.proto]
+		framework.IPVSADM(t, "-A", flag, vs.addr, "-s", vs.sched)
+		framework.IPVSADM(t, "-a", flag, vs.addr, "-r", vs.rs, "-m")
 	}
 	framework.Run(t, framework.IPSetBin, "create", "OTHER-SET", "hash:ip")
 	framework.Run(t, framework.IPSetBin, "add", "OTHER-SET", "192.0.2.7")
 	framework.Run(t, framework.IPTablesBin, "-t", "nat", "-N", "OTHER-CHAIN")
 	framework.Run(t, framework.IPTablesBin, "-t", "nat", "-A", "OTHER-CHAIN", "-s", "192.0.2.7/32", "-j", "RETURN")
 	framework.Run(t, framework.IPTablesBin, "-t", "filter", "-A", "INPUT", "-p", "tcp", "--dport", "7777", "-j", "ACCEPT")
+	framework.Run(t, framework.IPTablesBin, "-t", "nat", "-A", "OUTPUT", "-d", "192.0.2.8/32", "-j", "RETURN")
 
 	t.Run("survives syncs", func(t *testing.T) {
 		n := len(proxy.FullSyncs())
@@ -85,7 +98,7 @@ spec:
 				t.Errorf("cleanup --dry-run does not list %q", want)
 			}
 		}
-		for _, foreign := range []string{"192.0.2.50", ":7777", "OTHER-"} {
+		for _, foreign := range []string{"192.0.2.50", ":7777", "-f 7", "OTHER-", "192.0.2.8"} {
 			if strings.Contains(out, foreign) {
 				t.Errorf("cleanup --dry-run would touch %s", foreign)
 			}
@@ -130,16 +143,16 @@ func expectForeign(t *testing.T) {
 	t.Helper()
 	vss := framework.IPVSServices(t)
 	for _, f := range foreignVirtualServers {
-		vs := framework.FindVirtualServer(vss, "TCP", f.addr)
+		vs := framework.FindVirtualServer(vss, f.proto, f.addr)
 		if vs == nil || vs.Scheduler != f.sched || vs.RealServer(f.rs) == nil {
-			t.Errorf("foreign virtual server %s %s → %s was changed or removed:\n%s", f.addr, f.sched, f.rs, ipvsadmText(t))
+			t.Errorf("foreign virtual server %s %s %s → %s was changed or removed:\n%s", f.proto, f.addr, f.sched, f.rs, ipvsadmText(t))
 		}
 	}
 	if m := framework.IPSetMembers(t, "OTHER-SET"); !slices.Equal(m, []string{"192.0.2.7"}) {
 		t.Errorf("foreign set OTHER-SET holds %q, want [192.0.2.7]", m)
 	}
 	rules := iptablesSave(t)
-	for _, want := range []string{"-A OTHER-CHAIN -s 192.0.2.7/32 -j RETURN", "-A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT"} {
+	for _, want := range foreignRules {
 		if !strings.Contains(rules, want) {
 			t.Errorf("iptables-save lacks the foreign rule %q", want)
 		}

@@ -12,10 +12,9 @@ import (
 // schedulers are the IPVS schedulers kube-proxy's ipvs.scheduler accepts.
 var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"}
 
-// schedulersWeb is a ClusterIP Service with an HTTP port and a port for
-// long-lived connections, on three backends.
-func schedulersWeb() string {
-	return joinYAML(`apiVersion: v1
+// webLineService is a ClusterIP Service with an HTTP port and a port for
+// long-lived connections.
+const webLineService = `apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
 spec:
@@ -23,8 +22,16 @@ spec:
   ports:
   - {name: http, port: 80, targetPort: 8080, protocol: TCP}
   - {name: line, port: 9000, targetPort: 9000, protocol: TCP}
-`, sliceYAML("web", "web-1", []string{"http=8080/TCP", "line=9000/TCP"},
-		onNode("node-1", "10.244.1.2", "10.244.2.2", "10.244.3.2")))
+`
+
+// webLineSlice is webLineService's EndpointSlice with endpoints ips on node-1.
+func webLineSlice(ips ...string) string {
+	return sliceYAML("web", "web-1", []string{"http=8080/TCP", "line=9000/TCP"}, onNode("node-1", ips...))
+}
+
+// schedulersWeb is webLineService on three backends.
+func schedulersWeb() string {
+	return joinYAML(webLineService, webLineSlice("10.244.1.2", "10.244.2.2", "10.244.3.2"))
 }
 
 // TestSchedulers runs the daemon once per scheduler, set through --config

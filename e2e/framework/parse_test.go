@@ -149,3 +149,27 @@ UDP 04:58  UDP         10.250.0.2:40000   10.96.0.53:53      10.244.1.2:53
 		t.Errorf("conns\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+func TestParseMetrics(t *testing.T) {
+	out := `# HELP ipvsproxy_service_connections_total Connections IPVS scheduled for a Service port.
+# TYPE ipvsproxy_service_connections_total counter
+ipvsproxy_service_connections_total{namespace="default",port="http",service="web"} 42
+ipvsproxy_service_bytes_total{direction="in",namespace="default",port="http",service="web"} 1.2345e+06
+kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7e+09
+`
+	got, err := parseMetrics(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Metrics{
+		`ipvsproxy_service_connections_total{namespace="default",port="http",service="web"}`:          42,
+		`ipvsproxy_service_bytes_total{direction="in",namespace="default",port="http",service="web"}`: 1234500,
+		`kubeproxy_sync_proxy_rules_last_timestamp_seconds`:                                           1.7e9,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("metrics\n%v\nwant\n%v", got, want)
+	}
+	if _, err := parseMetrics("no_value_here\n"); err == nil {
+		t.Error("a line without a value was accepted")
+	}
+}

@@ -139,6 +139,18 @@ func (p *Proxy) Kill() {
 	p.cmd = nil
 }
 
+// Start starts the daemon again after Stop or Kill, with the same options;
+// it fails the test if the daemon is still running or cannot start.
+func (p *Proxy) Start() {
+	p.t.Helper()
+	if p.Running() {
+		p.t.Fatalf("start ipvs-proxy: it is still running")
+	}
+	if err := p.start(); err != nil {
+		p.t.Fatalf("start ipvs-proxy: %v", err)
+	}
+}
+
 // Restart stops the daemon (SIGTERM) and starts it again with the same
 // options; it fails the test if the start fails. The exit error of the stop
 // is returned.

@@ -45,8 +45,11 @@ type Config struct {
 	ResyncPeriod time.Duration
 	// NodeWait bounds how long to wait for the Node object before starting without it (default 30 s).
 	NodeWait time.Duration
-	Log      *zap.Logger
-	Health   source.Health
+	// ProbePeriod is how often the API server's /readyz is asked, to tell
+	// Health whether the source is stale (default 5 s).
+	ProbePeriod time.Duration
+	Log         *zap.Logger
+	Health      source.Health
 }
 
 // Source watches an API server.
@@ -96,6 +99,9 @@ func NewWithClient(cfg Config, client kubernetes.Interface) *Source {
 	}
 	if cfg.NodeWait == 0 {
 		cfg.NodeWait = 30 * time.Second
+	}
+	if cfg.ProbePeriod == 0 {
+		cfg.ProbePeriod = 5 * time.Second
 	}
 	s := &Source{cfg: cfg, client: client}
 	sel := ProxyLabelSelector()
@@ -192,38 +198,58 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	return nil
 }
 
-// watchStaleness clears the stale mark once the informers have caught up again.
+// watchStaleness asks the API server every ProbePeriod whether it answers,
+// and marks the source stale while it does not. Watch errors mark it stale
+// too, but a network that silently drops packets gives none for a long time:
+// client-go notices a dead connection only through its HTTP/2 health check
+// (30 s without a frame, then a 15 s ping timeout). The mark is cleared once
+// the API server answers and the informers have synced.
 func (s *Source) watchStaleness(ctx context.Context, infs ...cache.SharedIndexInformer) {
-	t := time.NewTicker(5 * time.Second)
+	if s.cfg.Health == nil {
+		return
+	}
+	t := time.NewTicker(s.cfg.ProbePeriod)
 	defer t.Stop()
+	answering := true
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if s.cfg.Health == nil {
+		err := s.probe(ctx)
+		switch {
+		case err != nil:
+			if answering {
+				s.cfg.Log.Warn("API server not answering; keeping the current state", zap.Error(err))
+				answering = false
+			}
+			s.cfg.Health.SourceStale(true)
 			continue
+		case !answering:
+			s.cfg.Log.Info("API server answering again")
+			answering = true
 		}
-		ok := true
+		synced := true
 		for _, inf := range infs {
-			ok = ok && inf.HasSynced() && !inf.IsStopped()
+			synced = synced && inf.HasSynced() && !inf.IsStopped()
 		}
-		if ok && s.healthy(ctx) {
+		if synced {
 			s.cfg.Health.SourceStale(false)
 		}
 	}
 }
 
-// healthy asks the API server's /readyz (cheap, and proves the connection works).
-func (s *Source) healthy(ctx context.Context) bool {
+// probe asks the API server's /readyz (cheap, and proves the connection the
+// informers use works), within half the probe period.
+func (s *Source) probe(ctx context.Context) error {
 	rc := s.client.Discovery().RESTClient()
 	if rc == nil {
-		return true
+		return nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.ProbePeriod/2)
 	defer cancel()
-	return rc.Get().AbsPath("/readyz").Do(cctx).Error() == nil
+	return rc.Get().AbsPath("/readyz").Do(cctx).Error()
 }
 
 // NodeInfo extracts what compute needs from a Node object.

@@ -77,14 +77,21 @@ func New(cfg Config) *Source {
 // Run feeds sink until ctx is done.
 func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	sink.SetNode(s.cfg.Node)
-	synced := false
+	synced, unreadable := false, false
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
 	for {
 		stamps, err := dirStamps(s.cfg.Dir)
+		// an unreadable directory is logged when it becomes so, not at every poll
+		switch {
+		case err != nil && !unreadable:
+			s.cfg.Log.Warn("manifest directory unreadable; keeping the current Services", zap.String("dir", s.cfg.Dir), zap.Error(err))
+		case err == nil && unreadable:
+			s.cfg.Log.Info("manifest directory readable again", zap.String("dir", s.cfg.Dir))
+		}
+		unreadable = err != nil
 		switch {
 		case err != nil:
-			s.cfg.Log.Warn("manifest directory unreadable; keeping the current Services", zap.String("dir", s.cfg.Dir), zap.Error(err))
 			s.stale(true)
 		case !maps.Equal(stamps, s.stamps) || !synced:
 			s.stale(false)

@@ -14,6 +14,9 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 )
 
@@ -139,5 +142,61 @@ func TestEmptyDirectorySyncs(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// staleRecorder is a source.Health that keeps the last value.
+type staleRecorder struct {
+	mu    sync.Mutex
+	stale bool
+}
+
+func (r *staleRecorder) SourceStale(v bool) { r.mu.Lock(); r.stale = v; r.mu.Unlock() }
+func (r *staleRecorder) get() bool          { r.mu.Lock(); defer r.mu.Unlock(); return r.stale }
+
+// A directory that goes away marks the source stale and keeps what was sent;
+// it is logged once, however long it stays away, and once when it is back.
+func TestUnreadableDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "manifests")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "a.yaml", manifestText("a", "10.244.0.1"))
+	core, logs := observer.New(zap.InfoLevel)
+	health := &staleRecorder{}
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- New(Config{Dir: dir, Poll: 5 * time.Millisecond, Log: zap.New(core), Health: health}).Run(ctx, rec)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("not %s after 5 s", what)
+			}
+		}
+	}
+	waitFor("synced", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return rec.synced })
+	rec.take()
+
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("stale", health.get)
+	time.Sleep(100 * time.Millisecond) // some 20 polls
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("fresh", func() bool { return !health.get() })
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("the sink heard %v while the directory was away", got)
+	}
+	for msg, want := range map[string]int{"manifest directory unreadable; keeping the current Services": 1, "manifest directory readable again": 1} {
+		if n := logs.FilterMessage(msg).Len(); n != want {
+			t.Errorf("%q logged %d times, want %d", msg, n, want)
+		}
 	}
 }

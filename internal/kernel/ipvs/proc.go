@@ -112,7 +112,22 @@ func readProc(f *os.File) (procDests, error) {
 // keeps its last record.
 func parseProc(r *bufio.Reader) (procDests, error) {
 	out := procDests{}
-	var cur map[state.RSKey]state.RealServer // nil while in a skipped service
+	// The current record's real servers are gathered first, so that its map
+	// is made at its final size: growing 10,000 small maps costs about as
+	// much as the parsing.
+	var cur state.VSKey
+	var dests []state.RealServer
+	inRecord := false // false while in a skipped service
+	flush := func() {
+		if inRecord {
+			m := make(map[state.RSKey]state.RealServer, len(dests))
+			for _, rs := range dests {
+				m[rs.Key] = rs
+			}
+			out[cur] = m
+		}
+		dests = dests[:0]
+	}
 	for n := 1; ; n++ {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -125,6 +140,7 @@ func parseProc(r *bufio.Reader) (procDests, error) {
 			if n == 1 {
 				return nil, fmt.Errorf("%w: empty", errProcFormat)
 			}
+			flush()
 			return out, nil
 		}
 		line = bytes.TrimRight(line, " \n")
@@ -138,23 +154,21 @@ func parseProc(r *bufio.Reader) (procDests, error) {
 		case bytes.HasPrefix(line, []byte("  -> ")):
 			rs, err := parseProcDest(line[5:])
 			if err != nil {
-				return nil, fmt.Errorf("%w: line %d %q: %v", errProcFormat, n, line, err)
+				return nil, fmt.Errorf("%w: line %d %q: %w", errProcFormat, n, line, err)
 			}
-			if cur != nil {
-				cur[rs.Key] = rs
+			if inRecord {
+				dests = append(dests, rs)
 			}
 		default:
 			key, ok, err := parseProcService(line)
 			if err != nil {
-				return nil, fmt.Errorf("%w: line %d %q: %v", errProcFormat, n, line, err)
+				return nil, fmt.Errorf("%w: line %d %q: %w", errProcFormat, n, line, err)
 			}
-			cur = nil
-			if ok {
-				cur = map[state.RSKey]state.RealServer{}
-				out[key] = cur
-			}
+			flush()
+			cur, inRecord = key, ok
 		}
 		if err == io.EOF {
+			flush()
 			return out, nil
 		}
 	}

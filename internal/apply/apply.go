@@ -134,9 +134,22 @@ func (a *Applier) run(ops []plan.Op, done []bool, r *Result) {
 	}
 }
 
-// ipvs runs a batch of IPVS writes; adds that find the object present are
-// retried as edits in a second batch, deletes that find it gone are done.
+// ipvsChunk is the most IPVS writes converted and handed to the kernel
+// interface at once: a cold start at 10,000 Services has 150,000, whose
+// requests would otherwise all be held at once (tens of MB).
+const ipvsChunk = 4096
+
+// ipvs runs a batch of IPVS writes, in chunks of ipvsChunk.
 func (a *Applier) ipvs(ops []plan.Op, done []bool, r *Result, fail func(int, error)) {
+	for start := 0; start < len(ops); start += ipvsChunk {
+		end := min(len(ops), start+ipvsChunk)
+		a.ipvsBatch(ops[start:end], done[start:end], r, func(i int, err error) { fail(start+i, err) })
+	}
+}
+
+// ipvsBatch runs IPVS writes; adds that find the object present are retried
+// as edits in a second batch, deletes that find it gone are done.
+func (a *Applier) ipvsBatch(ops []plan.Op, done []bool, r *Result, fail func(int, error)) {
 	cmds := make([]kernel.IPVSOp, len(ops))
 	for i, o := range ops {
 		cmds[i] = kernel.IPVSOp{Cmd: ipvsCmd(o.Kind), VS: o.VS, RS: o.RS}

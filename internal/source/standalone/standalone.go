@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,19 +48,43 @@ type Source struct {
 	files map[string]fileObjects
 	// size and modification time of each file when it was last read
 	stamps map[string]fileStamp
+	// the files defining each Service and EndpointSlice, sorted: the first
+	// definition of a Service wins, the last of a slice (as kubectl apply
+	// of the files in order would leave them)
+	svcFiles, sliceFiles map[string][]string
 	// what the sink has been told
 	services map[string]*v1.Service
 	slices   map[string]*discovery.EndpointSlice
 }
 
-// fileStamp is what polling compares to tell that a file changed.
-type fileStamp struct {
-	size, mtime int64
-}
-
 type fileObjects struct {
 	services []*v1.Service
 	slices   []*discovery.EndpointSlice
+}
+
+// service returns the file's first Service named key.
+func (f fileObjects) service(key string) *v1.Service {
+	for _, svc := range f.services {
+		if svc.Namespace+"/"+svc.Name == key {
+			return svc
+		}
+	}
+	return nil
+}
+
+// slice returns the file's last EndpointSlice named key.
+func (f fileObjects) slice(key string) *discovery.EndpointSlice {
+	for i := len(f.slices) - 1; i >= 0; i-- {
+		if es := f.slices[i]; es.Namespace+"/"+es.Name == key {
+			return es
+		}
+	}
+	return nil
+}
+
+// fileStamp is what polling compares to tell that a file changed.
+type fileStamp struct {
+	size, mtime int64
 }
 
 // New returns a Source; it does no I/O until Run.
@@ -71,6 +96,7 @@ func New(cfg Config) *Source {
 		cfg.Log = zap.NewNop()
 	}
 	return &Source{cfg: cfg, files: map[string]fileObjects{}, stamps: map[string]fileStamp{},
+		svcFiles: map[string][]string{}, sliceFiles: map[string][]string{},
 		services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
 }
 
@@ -118,23 +144,58 @@ func (s *Source) stale(v bool) {
 }
 
 // reload reads the files whose stamps changed, keeping a broken file's last
-// good objects, and sends the sink the objects that changed.
+// good objects, and sends the sink the objects that changed: the work is
+// that of the changed files, whatever the directory holds.
 func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
-	var changed []string
-	files := make(map[string]fileObjects, len(stamps))
+	var changed, removed []string
 	for p, st := range stamps {
-		if old, ok := s.stamps[p]; ok && old == st {
-			files[p] = s.files[p]
-		} else {
+		if old, ok := s.stamps[p]; !ok || old != st {
 			changed = append(changed, p)
 		}
 	}
+	for p := range s.stamps {
+		if _, ok := stamps[p]; !ok {
+			removed = append(removed, p)
+		}
+	}
 	sort.Strings(changed)
+	sort.Strings(removed)
+	touchedSvcs, touchedSlices := map[string]bool{}, map[string]bool{}
+	replace := func(p string, fo fileObjects, present bool) {
+		old := s.files[p]
+		for _, svc := range old.services {
+			key := svc.Namespace + "/" + svc.Name
+			s.svcFiles[key] = without(s.svcFiles[key], p)
+			touchedSvcs[key] = true
+		}
+		for _, es := range old.slices {
+			key := es.Namespace + "/" + es.Name
+			s.sliceFiles[key] = without(s.sliceFiles[key], p)
+			touchedSlices[key] = true
+		}
+		if !present {
+			delete(s.files, p)
+			return
+		}
+		s.files[p] = fo
+		for _, svc := range fo.services {
+			key := svc.Namespace + "/" + svc.Name
+			s.svcFiles[key] = with(s.svcFiles[key], p)
+			touchedSvcs[key] = true
+		}
+		for _, es := range fo.slices {
+			key := es.Namespace + "/" + es.Name
+			s.sliceFiles[key] = with(s.sliceFiles[key], p)
+			touchedSlices[key] = true
+		}
+	}
 	for i, r := range readFiles(changed) {
 		p := changed[i]
 		if r.err != nil {
 			s.cfg.Log.Warn("cannot read manifest file; keeping its last good objects", zap.String("file", p), zap.Error(r.err))
-			files[p] = s.files[p]
+			if _, ok := s.files[p]; !ok {
+				replace(p, fileObjects{}, true)
+			}
 			continue
 		}
 		for _, w := range r.objs.Warnings {
@@ -147,50 +208,82 @@ func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
 			}
 			fo = mergeKeepingOld(s.files[p], fo)
 		}
-		files[p] = fo
+		replace(p, fo, true)
 	}
-	s.files, s.stamps = files, stamps
-	services := map[string]*v1.Service{}
-	slices := map[string]*discovery.EndpointSlice{}
-	for _, p := range sortedKeys(files) {
-		for _, svc := range files[p].services {
-			key := svc.Namespace + "/" + svc.Name
-			if _, dup := services[key]; dup {
-				s.cfg.Log.Warn("Service defined twice; using the first", zap.String("service", key), zap.String("file", p))
-				continue
+	for _, p := range removed {
+		replace(p, fileObjects{}, false)
+	}
+	s.stamps = stamps
+
+	// Slices before Services: a new Service then arrives complete, and its
+	// virtual server is never programmed without its real servers.
+	var gone []string
+	for _, key := range sortedSet(touchedSlices) {
+		files := s.sliceFiles[key]
+		if len(files) == 0 {
+			delete(s.sliceFiles, key)
+			if _, ok := s.slices[key]; ok {
+				gone = append(gone, key)
 			}
-			services[key] = svc
+			continue
 		}
-		for _, es := range files[p].slices {
-			slices[es.Namespace+"/"+es.Name] = es
-		}
-	}
-	// Objects of files not read again are the very objects sent before.
-	for key, svc := range services {
-		if s.services[key] != svc {
-			sink.UpsertService(svc) // the sink ignores unchanged objects
+		if es := s.files[files[len(files)-1]].slice(key); es != nil && s.slices[key] != es {
+			s.slices[key] = es
+			sink.UpsertSlice(es) // the sink ignores unchanged objects
 		}
 	}
-	for key := range s.services {
-		if _, ok := services[key]; !ok {
-			ns, name, _ := strings.Cut(key, "/")
-			sink.DeleteService(ns, name)
+	for _, key := range sortedSet(touchedSvcs) {
+		files := s.svcFiles[key]
+		if len(files) == 0 {
+			delete(s.svcFiles, key)
+			if _, ok := s.services[key]; ok {
+				delete(s.services, key)
+				ns, name, _ := strings.Cut(key, "/")
+				sink.DeleteService(ns, name)
+			}
+			continue
+		}
+		if len(files) > 1 {
+			s.cfg.Log.Warn("Service defined twice; using the first", zap.String("service", key), zap.Strings("files", files))
+		}
+		if svc := s.files[files[0]].service(key); svc != nil && s.services[key] != svc {
+			s.services[key] = svc
+			sink.UpsertService(svc)
 		}
 	}
-	for key, es := range slices {
-		if s.slices[key] != es {
-			sink.UpsertSlice(es)
-		}
+	for _, key := range gone {
+		delete(s.slices, key)
+		ns, name, _ := strings.Cut(key, "/")
+		sink.DeleteSlice(ns, name)
 	}
-	for key := range s.slices {
-		if _, ok := slices[key]; !ok {
-			ns, name, _ := strings.Cut(key, "/")
-			sink.DeleteSlice(ns, name)
-		}
+	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(s.services)),
+		zap.Int("endpointSlices", len(s.slices)), zap.Int("filesRead", len(changed)), zap.Int("filesRemoved", len(removed)))
+}
+
+// with adds p to a sorted list of files, once.
+func with(files []string, p string) []string {
+	i, found := slices.BinarySearch(files, p)
+	if found {
+		return files
 	}
-	s.services, s.slices = services, slices
-	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(services)),
-		zap.Int("endpointSlices", len(slices)), zap.Int("filesRead", len(changed)))
+	return slices.Insert(files, i, p)
+}
+
+// without removes p from a sorted list of files.
+func without(files []string, p string) []string {
+	if i, found := slices.BinarySearch(files, p); found {
+		return slices.Delete(files, i, i+1)
+	}
+	return files
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 type readResult struct {
@@ -283,13 +376,4 @@ func dirStamps(dir string) (map[string]fileStamp, error) {
 		out[p] = fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]fileObjects) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

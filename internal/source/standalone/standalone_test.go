@@ -120,6 +120,55 @@ func TestReloadSendsOnlyChanges(t *testing.T) {
 	}
 }
 
+// A Service defined in two files comes from the first; when that file goes,
+// the other's definition takes over. A new file's slice reaches the sink
+// before its Service, so the Service arrives complete.
+func TestReloadDuplicatesAndOrder(t *testing.T) {
+	dir := t.TempDir()
+	src := New(Config{Dir: dir})
+	rec := &recorder{}
+	reload := func() []string {
+		t.Helper()
+		stamps, err := dirStamps(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.reload(rec, stamps)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		out := rec.calls
+		rec.calls = nil
+		return out
+	}
+	write(t, dir, "a.yaml", manifestText("web", "10.244.0.1"))
+	if got, want := reload(), []string{"es web-1", "svc web"}; !slices.Equal(got, want) {
+		t.Fatalf("sink heard %v, want %v (the slice first)", got, want)
+	}
+	first := src.services["default/web"]
+	write(t, dir, "b.yaml", strings.Replace(manifestText("web", "10.244.0.2"), "10.96.0.1", "10.96.0.2", 1))
+	if got, want := reload(), []string{"es web-1"}; !slices.Equal(got, want) {
+		t.Errorf("a second definition: sink heard %v, want %v (the last slice, the first Service)", got, want)
+	}
+	if src.services["default/web"] != first {
+		t.Error("the Service of the second file replaced the first")
+	}
+	if err := os.Remove(filepath.Join(dir, "a.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := reload(), []string{"svc web"}; !slices.Equal(got, want) {
+		t.Errorf("after removing the first file: %v, want %v", got, want)
+	}
+	if ip := src.services["default/web"].Spec.ClusterIP; ip != "10.96.0.2" {
+		t.Errorf("the Service now has cluster IP %s, want the second file's 10.96.0.2", ip)
+	}
+	if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := reload(), []string{"-svc web", "-es web-1"}; !slices.Equal(got, want) {
+		t.Errorf("after removing both: %v, want %v (the Service first)", got, want)
+	}
+}
+
 // An empty directory is a valid state: the source reports itself synced.
 func TestEmptyDirectorySyncs(t *testing.T) {
 	rec := &recorder{}

@@ -23,6 +23,8 @@ if [[ "${UNIT_SKIP_K8S:-}" != 1 ]]; then
 fi
 
 step "go test -race ./..."
+# The race detector needs cgo; the Makefile builds static binaries (CGO_ENABLED=0) otherwise.
+export CGO_ENABLED=1
 go test -race -count=1 ./...
 
 if [[ $(id -u) == 0 ]]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the host packages the VM harness needs: qemu, and the userspace
-# tools that scripts/vm/image.sh copies into the guest. Does nothing (and
+# tools that scripts/vm/image.sh copies into the guest, and gcc for the race
+# detector (scripts/unit.sh). Does nothing (and
 # never touches apt) when all of them are already installed.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
 	cpio     # packs the initramfs
 	xz-utils # unpacks the kernel image and the .deb
 	zstd     # in case the kernel image is zstd-compressed
+	gcc libc6-dev # cgo, which go test -race needs (scripts/unit.sh)
 )
 
 missing=()

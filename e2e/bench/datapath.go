@@ -40,6 +40,10 @@ type DatapathResult struct {
 	Trial                         time.Duration
 	KeepAliveDirect, KeepAliveVIP []float64
 	NewConnDirect, NewConnVIP     []float64
+	// The same virtual server made by hand with ipvsadm, with no iptables
+	// rule and no ipset: what IPVS itself costs, apart from ipvs-proxy.
+	KeepAlivePlain, NewConnPlain []float64
+	PlainErr                     string `json:",omitempty"`
 }
 
 func (g *guest) runDatapath() (*DatapathResult, error) {
@@ -62,10 +66,15 @@ func (g *guest) runDatapath() (*DatapathResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		p.Stop()
-		_, _ = run("", g.proxyBin, "cleanup")
-	}()
+	stopped := false
+	stopProxy := func() {
+		if !stopped {
+			stopped = true
+			p.Stop()
+			_, _ = run("", g.proxyBin, "cleanup")
+		}
+	}
+	defer stopProxy()
 	if _, err := p.next(5*time.Minute, func(s syncLine) bool { return s.Type == "full" }); err != nil {
 		return nil, err
 	}
@@ -77,21 +86,69 @@ func (g *guest) runDatapath() (*DatapathResult, error) {
 		}
 	}
 	for t := range dpTrials {
-		for _, c := range []struct {
-			target    string
-			keepAlive bool
-			out       *[]float64
-		}{{direct, true, &res.KeepAliveDirect}, {vip, true, &res.KeepAliveVIP}, {direct, false, &res.NewConnDirect}, {vip, false, &res.NewConnVIP}} {
-			settle(10 * time.Second)
-			rps, err := load(c.target, c.keepAlive, dpTrial)
-			if err != nil {
-				return res, err
-			}
-			*c.out = append(*c.out, rps)
-			log.Printf("datapath trial %d: %s keep-alive=%v: %.0f requests/s", t, c.target, c.keepAlive, rps)
+		if err := trials(t, []trial{{direct, true, &res.KeepAliveDirect}, {vip, true, &res.KeepAliveVIP},
+			{direct, false, &res.NewConnDirect}, {vip, false, &res.NewConnVIP}}); err != nil {
+			return res, err
 		}
 	}
+	// The reference for IPVS's own cost; a failure here is reported, not fatal.
+	stopProxy()
+	if err := plainIPVS(res); err != nil {
+		res.PlainErr = err.Error()
+		log.Printf("datapath with IPVS alone: %v", err)
+	}
 	return res, nil
+}
+
+// trial is one load run of a trial round, and where its result goes.
+type trial struct {
+	target    string
+	keepAlive bool
+	out       *[]float64
+}
+
+func trials(round int, ts []trial) error {
+	for _, c := range ts {
+		settle(10 * time.Second)
+		rps, err := load(c.target, c.keepAlive, dpTrial)
+		if err != nil {
+			return err
+		}
+		*c.out = append(*c.out, rps)
+		log.Printf("datapath trial %d: %s keep-alive=%v: %.0f requests/s", round, c.target, c.keepAlive, rps)
+	}
+	return nil
+}
+
+// plainIPVS measures the VIP made by hand: a dummy link holding it and one
+// masquerading virtual server, as `ipvsadm -A/-a` would leave them, with
+// no iptables rule, no ipset and no conntrack sysctl of ours.
+func plainIPVS(res *DatapathResult) error {
+	setup := [][]string{
+		{ipBin, "link", "add", "dp-ipvs", "type", "dummy"},
+		{ipBin, "addr", "add", dpVIP + "/32", "dev", "dp-ipvs"},
+		{ipvsadmBin, "-A", "-t", dpVIP + ":80", "-s", "rr"},
+		{ipvsadmBin, "-a", "-t", dpVIP + ":80", "-r", dpBackendIP + ":8080", "-m"},
+	}
+	defer func() {
+		_, _ = run("", ipvsadmBin, "-D", "-t", dpVIP+":80")
+		_, _ = run("", ipBin, "link", "del", "dp-ipvs")
+	}()
+	for _, c := range setup {
+		if _, err := run("", c[0], c[1:]...); err != nil {
+			return err
+		}
+	}
+	vip := net.JoinHostPort(dpVIP, "80")
+	if _, err := load(vip, true, time.Second); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	for t := range dpTrials {
+		if err := trials(t, []trial{{vip, true, &res.KeepAlivePlain}, {vip, false, &res.NewConnPlain}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startBackend makes the backend namespace and serves HTTP in it on 8080:

@@ -107,6 +107,10 @@ func (r *reportWriter) targets(res *Results) {
 		r.f("| Cold start at 10,000 Services ≤ 1.0× the tools | %.2f× (%s against %s) | %s |\n", ratio,
 			dur(time.Duration(medianDur(oursTimes(s)))), dur(time.Duration(medianDur(toolTimes(s)))), yes(ratio <= 1.0))
 		r.f("| Peak RSS at 10,000 × 10 ≤ 200 MB | %.0f MB | %s |\n", float64(s.PeakRSS)/1e6, yes(s.PeakRSS <= 200e6))
+		if l := s.Limited; l != nil {
+			r.f("| … with GOMEMLIMIT=%s (Go's soft limit) | %.0f MB, cold start %s (%.2f× the tools) | %s |\n", s.MemLimit,
+				float64(l.PeakRSS)/1e6, dur(l.Time), float64(l.Time)/medianDur(toolTimes(s)), yes(l.PeakRSS <= 200e6))
+		}
 		if len(s.Resyncs) > 0 {
 			rs := s.Resyncs[len(s.Resyncs)-1]
 			r.f("| Idle resync at 10,000: 0 writes | %d ops, %d messages (took %s) | %s |\n", rs.Ops, rs.Messages, dur(rs.Took), yes(rs.Messages == 0))
@@ -310,9 +314,25 @@ func (r *reportWriter) datapath(res *Results) {
 	r.f("#### Datapath: requests/second through a VIP against direct to the backend\n\n")
 	r.f("One backend in its own network namespace behind a veth, the client in the root namespace, %d workers, medians of %d trials of %s.\n\n",
 		d.Workers, len(d.KeepAliveDirect), dur(d.Trial))
-	r.f("| | direct | through the VIP | VIP / direct |\n|---|---|---|---|\n")
-	r.f("| keep-alive connections | %.0f | %.0f | %.2f× |\n", median(d.KeepAliveDirect), median(d.KeepAliveVIP), median(d.KeepAliveVIP)/median(d.KeepAliveDirect))
-	r.f("| a new connection per request | %.0f | %.0f | %.2f× |\n\n", median(d.NewConnDirect), median(d.NewConnVIP), median(d.NewConnVIP)/median(d.NewConnDirect))
+	plain := len(d.KeepAlivePlain) > 0 && len(d.NewConnPlain) > 0
+	if !plain {
+		r.f("| | direct | through the VIP | VIP / direct |\n|---|---|---|---|\n")
+		r.f("| keep-alive connections | %.0f | %.0f | %.2f× |\n", median(d.KeepAliveDirect), median(d.KeepAliveVIP), median(d.KeepAliveVIP)/median(d.KeepAliveDirect))
+		r.f("| a new connection per request | %.0f | %.0f | %.2f× |\n\n", median(d.NewConnDirect), median(d.NewConnVIP), median(d.NewConnVIP)/median(d.NewConnDirect))
+		if d.PlainErr != "" {
+			r.f("The reference with IPVS alone failed: %s\n\n", strings.ReplaceAll(firstLine(d.PlainErr), "|", "\\|"))
+		}
+		return
+	}
+	r.f("\"IPVS alone\" is the same virtual server made by hand (`ipvsadm -A`, `-a ... -m`, the VIP on a dummy link) after ipvs-proxy's cleanup: no iptables rule, no ipset. It separates what IPVS's NAT costs per packet from what ipvs-proxy adds.\n\n")
+	r.f("| | direct | through the VIP (ipvs-proxy) | VIP / direct | IPVS alone | IPVS alone / direct | ipvs-proxy / IPVS alone |\n|---|---|---|---|---|---|---|\n")
+	row := func(name string, direct, vip, alone []float64) {
+		dm, vm, am := median(direct), median(vip), median(alone)
+		r.f("| %s | %.0f | %.0f | %.2f× | %.0f | %.2f× | %.2f× |\n", name, dm, vm, vm/dm, am, am/dm, vm/am)
+	}
+	row("keep-alive connections", d.KeepAliveDirect, d.KeepAliveVIP, d.KeepAlivePlain)
+	row("a new connection per request", d.NewConnDirect, d.NewConnVIP, d.NewConnPlain)
+	r.f("\n")
 }
 
 // benchLine is one result line of go test -bench.

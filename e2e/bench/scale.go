@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,7 +71,15 @@ type ScaleResult struct {
 	Resyncs   []Resync
 	PeakRSS   int64
 	SyncEvery time.Duration
+	// Limited is one more cold start with Go's soft memory limit set
+	// (GOMEMLIMIT=MemLimit), at the largest N.
+	Limited  *ColdStart `json:",omitempty"`
+	MemLimit string     `json:",omitempty"`
 }
+
+// memLimit is the soft memory limit of the extra cold start at 10,000
+// Services: what a DaemonSet would set to keep the agent under 200 MB.
+const memLimit = "150MiB"
 
 // runScale measures one N: cold starts of the tools and of ipvs-proxy
 // (interleaved, a fresh namespace each), then changes and idle resyncs
@@ -102,7 +111,7 @@ func (g *guest) runScale(n, reps, rounds int) (*ScaleResult, error) {
 
 		settle(time.Minute)
 		ns := fmt.Sprintf("ours-%d-%d", n, r)
-		p, cs, err := g.coldStart(w, ns, res.SyncEvery, fmt.Sprintf("ipvs-proxy-%d-%d.log", n, r))
+		p, cs, err := g.coldStart(w, ns, res.SyncEvery, fmt.Sprintf("ipvs-proxy-%d-%d.log", n, r), proxyEnv)
 		if err != nil {
 			return res, err
 		}
@@ -132,6 +141,20 @@ func (g *guest) runScale(n, reps, rounds int) (*ScaleResult, error) {
 	res.Resyncs = append(res.Resyncs, Resync{Took: s.Took, Ops: s.Ops, Messages: s.Messages})
 	log.Printf("N=%d idle resync: %s, %d ops, %d messages", n, s.Took, s.Ops, s.Messages)
 	res.PeakRSS = vmHWM(last.PID())
+	if n >= 10000 {
+		last.Stop()
+		settle(time.Minute)
+		ns := fmt.Sprintf("ours-%d-limited", n)
+		p, cs, err := g.coldStart(w, ns, res.SyncEvery, fmt.Sprintf("ipvs-proxy-%d-limited.log", n),
+			append(slices.Clone(proxyEnv), "GOMEMLIMIT="+memLimit))
+		if err != nil {
+			return res, err
+		}
+		p.Stop()
+		deleteNS(ns)
+		res.Limited, res.MemLimit = &cs, memLimit
+		log.Printf("N=%d ipvs-proxy with GOMEMLIMIT=%s: %s, peak RSS %d MiB", n, memLimit, cs.Time, cs.PeakRSS>>20)
+	}
 	return res, nil
 }
 
@@ -146,12 +169,12 @@ func syncEvery(n int) time.Duration {
 
 // coldStart starts ipvs-proxy on an empty namespace and waits for its first
 // full sync.
-func (g *guest) coldStart(w *manifests, ns string, every time.Duration, logName string) (*process, ColdStart, error) {
+func (g *guest) coldStart(w *manifests, ns string, every time.Duration, logName string, env []string) (*process, ColdStart, error) {
 	var cs ColdStart
 	if _, err := newNodeNS(ns); err != nil {
 		return nil, cs, err
 	}
-	p, err := startProcess(ns, filepath.Join(g.logs, logName), proxyEnv, g.proxyBin, "run", "--manifests", w.Dir,
+	p, err := startProcess(ns, filepath.Join(g.logs, logName), env, g.proxyBin, "run", "--manifests", w.Dir,
 		"--node-name", workload.NodeName, "--config", g.configPath, "--log-format", "json",
 		"--ipvs-sync-period", every.String())
 	if err != nil {

@@ -27,7 +27,7 @@ type toolInputs struct {
 // planInputs runs `ipvs-proxy plan` for the workload and writes the tools'
 // inputs next to it.
 func planInputs(proxyBin string, w *manifests, outDir string) (*toolInputs, error) {
-	out, err := run("", proxyBin, "plan", "--manifests", w.Dir, "--node-name", workload.NodeName, "--node-ip", nodeIP+",127.0.0.1")
+	out, err := run("", proxyBin, "plan", "--manifests", w.Dir, "--node-name", workload.NodeName, "--node-ip", nodeIP)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 const benchServices = 10000
 
 func benchInput() *Input {
-	node := Node{Name: workload.NodeName, Addresses: []netip.Addr{netip.MustParseAddr("10.10.0.1"), netip.MustParseAddr("127.0.0.1")}}
+	node := Node{Name: workload.NodeName, Addresses: []netip.Addr{netip.MustParseAddr("10.10.0.1"), netip.MustParseAddr("192.168.0.1")}}
 	return NewInput(config.Default(), node)
 }
 

@@ -17,7 +17,7 @@ import (
 const benchServices = 10000
 
 func benchIndex(b *testing.B) (*desired.Input, *desired.Index) {
-	node := desired.Node{Name: workload.NodeName, Addresses: []netip.Addr{netip.MustParseAddr("10.10.0.1"), netip.MustParseAddr("127.0.0.1")}}
+	node := desired.Node{Name: workload.NodeName, Addresses: []netip.Addr{netip.MustParseAddr("10.10.0.1"), netip.MustParseAddr("192.168.0.1")}}
 	in := desired.NewInput(config.Default(), node)
 	svcs, slices := workload.Objects(benchServices)
 	x, errs := desired.Build(in, svcs, slices)

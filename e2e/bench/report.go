@@ -414,12 +414,17 @@ func toolTimes(s *ScaleResult) []time.Duration {
 }
 
 func changeKinds(s *ScaleResult) []string {
+	return kinds(s.Changes, func(c Change) string { return c.Kind })
+}
+
+// kinds lists the distinct kinds of items, in order of first appearance.
+func kinds[T any](items []T, kind func(T) string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, c := range s.Changes {
-		if !seen[c.Kind] {
-			seen[c.Kind] = true
-			out = append(out, c.Kind)
+	for _, it := range items {
+		if k := kind(it); !seen[k] {
+			seen[k] = true
+			out = append(out, k)
 		}
 	}
 	return out
@@ -445,15 +450,7 @@ func wantOps(s *ScaleResult, kind string) int {
 }
 
 func apiChangeKinds(r *APIRun) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range r.Changes {
-		if !seen[c.Kind] {
-			seen[c.Kind] = true
-			out = append(out, c.Kind)
-		}
-	}
-	return out
+	return kinds(r.Changes, func(c APIChange) string { return c.Kind })
 }
 
 func apiVisible(r *APIRun, kind string) []time.Duration {

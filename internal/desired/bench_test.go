@@ -84,4 +84,3 @@ func BenchmarkIndexState(b *testing.B) {
 		x.State()
 	}
 }
-

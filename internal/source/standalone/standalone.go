@@ -162,32 +162,13 @@ func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
 	sort.Strings(removed)
 	touchedSvcs, touchedSlices := map[string]bool{}, map[string]bool{}
 	replace := func(p string, fo fileObjects, present bool) {
-		old := s.files[p]
-		for _, svc := range old.services {
-			key := svc.Namespace + "/" + svc.Name
-			s.svcFiles[key] = without(s.svcFiles[key], p)
-			touchedSvcs[key] = true
-		}
-		for _, es := range old.slices {
-			key := es.Namespace + "/" + es.Name
-			s.sliceFiles[key] = without(s.sliceFiles[key], p)
-			touchedSlices[key] = true
-		}
+		s.track(p, s.files[p], without, touchedSvcs, touchedSlices)
 		if !present {
 			delete(s.files, p)
 			return
 		}
 		s.files[p] = fo
-		for _, svc := range fo.services {
-			key := svc.Namespace + "/" + svc.Name
-			s.svcFiles[key] = with(s.svcFiles[key], p)
-			touchedSvcs[key] = true
-		}
-		for _, es := range fo.slices {
-			key := es.Namespace + "/" + es.Name
-			s.sliceFiles[key] = with(s.sliceFiles[key], p)
-			touchedSlices[key] = true
-		}
+		s.track(p, fo, with, touchedSvcs, touchedSlices)
 	}
 	for i, r := range readFiles(changed) {
 		p := changed[i]
@@ -258,6 +239,21 @@ func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
 	}
 	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(s.services)),
 		zap.Int("endpointSlices", len(s.slices)), zap.Int("filesRead", len(changed)), zap.Int("filesRemoved", len(removed)))
+}
+
+// track updates the file lists of fo's objects with update(list, p) (with
+// or without) and marks the objects touched.
+func (s *Source) track(p string, fo fileObjects, update func([]string, string) []string, svcs, slices map[string]bool) {
+	for _, svc := range fo.services {
+		key := svc.Namespace + "/" + svc.Name
+		s.svcFiles[key] = update(s.svcFiles[key], p)
+		svcs[key] = true
+	}
+	for _, es := range fo.slices {
+		key := es.Namespace + "/" + es.Name
+		s.sliceFiles[key] = update(s.sliceFiles[key], p)
+		slices[key] = true
+	}
 }
 
 // with adds p to a sorted list of files, once.

@@ -105,9 +105,9 @@ func NewWithClient(cfg Config, client kubernetes.Interface) *Source {
 	}
 	s := &Source{cfg: cfg, client: client}
 	sel := ProxyLabelSelector()
-	s.factory = informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod,
+	s.factory = informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod, informers.WithTransform(stripUnused),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
-	s.nodeFactory = informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod,
+	s.nodeFactory = informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod, informers.WithTransform(stripUnused),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.NodeName).String()
 		}))

@@ -41,7 +41,7 @@ func guestCmd(args []string) error {
 	sizes := fs.String("n", "100,1000,10000", "numbers of Services")
 	changeAt := fs.String("changes-at", "100,1000,10000", "Ns with change tests")
 	reps := fs.Int("reps", 3, "cold starts of the tools and of ipvs-proxy per N (2 at 10,000 and more)")
-	rounds := fs.Int("rounds", 5, "rounds of the four change tests")
+	rounds := fs.Int("rounds", 15, "rounds of the four change tests (their times are a few ms: medians of many)")
 	apiSizes := fs.String("api-n", "1000", "Ns for the runs against the API server (empty: none)")
 	kpCap := fs.Duration("kube-proxy-cap", 15*time.Minute, "longest wait for kube-proxy's first full sync")
 	datapath := fs.Bool("datapath", true, "measure requests/second through a VIP")

@@ -18,10 +18,6 @@ var stripUnused cache.TransformFunc = func(obj any) (any, error) {
 		return obj, nil // a tombstone or another non-object: kept as is
 	}
 	m.SetManagedFields(nil)
-	if a := m.GetAnnotations(); a != nil {
-		if _, ok := a[lastApplied]; ok {
-			delete(a, lastApplied)
-		}
-	}
+	delete(m.GetAnnotations(), lastApplied) // the object's own map; a nil one is fine
 	return obj, nil
 }

@@ -211,10 +211,25 @@ func newNamespace(t *testing.T) netns.NsHandle {
 	t.Helper()
 	ch := make(chan netns.NsHandle)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		// The thread goes back to the test's namespace before it is
+		// unlocked: were it left in the new one and happened to be the main
+		// thread, which never exits, /proc/self/ns/net would name the new one.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			t.Error(err)
+			ch <- netns.None()
+			return
+		}
+		defer orig.Close()
 		ns, err := netns.New()
 		if err != nil {
 			t.Error(err)
+		}
+		if err := netns.Set(orig); err != nil {
+			t.Error(err) // the thread stays locked, and dies with the goroutine
+		} else {
+			runtime.UnlockOSThread()
 		}
 		ch <- ns
 	}()

@@ -9,13 +9,8 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
 )
 
-// externalManifests: a NodePort Service, a Service with externalIPs (one
-// foreign to the node, one the node's own address), and a LoadBalancer
-// Service with an ingress IP open only to 10.250.1.0/24.
-func externalManifests() string {
-	eps := onNode("node-1", "10.244.1.2", "10.244.2.2")
-	ports := []string{"http=8080/TCP"}
-	return joinYAML(`apiVersion: v1
+// nodePortService is default/np: NodePort 30080 in front of port 8080.
+const nodePortService = `apiVersion: v1
 kind: Service
 metadata: {name: np, namespace: default}
 spec:
@@ -23,7 +18,15 @@ spec:
   clusterIP: 10.96.0.20
   ports:
   - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}
-`, sliceYAML("np", "np-1", ports, eps), `apiVersion: v1
+`
+
+// externalManifests: a NodePort Service, a Service with externalIPs (one
+// foreign to the node, one the node's own address), and a LoadBalancer
+// Service with an ingress IP open only to 10.250.1.0/24.
+func externalManifests() string {
+	eps := onNode("node-1", "10.244.1.2", "10.244.2.2")
+	ports := []string{"http=8080/TCP"}
+	return joinYAML(nodePortService, sliceYAML("np", "np-1", ports, eps), `apiVersion: v1
 kind: Service
 metadata: {name: ext, namespace: default}
 spec:

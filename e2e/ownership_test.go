@@ -45,15 +45,8 @@ func TestOwnershipAndCleanup(t *testing.T) {
 	framework.NewBackend(t, "pod-b", "10.244.2.2")
 	client := framework.NewClientNS(t, "client", "10.250.0.2").Client()
 	dir := t.TempDir()
-	framework.WriteManifest(t, dir, "np.yaml", joinYAML(`apiVersion: v1
-kind: Service
-metadata: {name: np, namespace: default}
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.20
-  ports:
-  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}
-`, sliceYAML("np", "np-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
+	framework.WriteManifest(t, dir, "np.yaml", joinYAML(nodePortService,
+		sliceYAML("np", "np-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--ipvs-sync-period", "2s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 

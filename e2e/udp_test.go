@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +87,7 @@ func TestUDPAndHairpin(t *testing.T) {
 		defer conn.Close()
 		first := counts{}
 		for i := 0; i < 3; i++ {
-			name, err := askUDP(conn, time.Second)
+			name, err := framework.Ask(conn, time.Second)
 			if err != nil {
 				t.Fatalf("UDP flow %s → %s, datagram %d: %v", conn.LocalAddr(), udp, i+1, err)
 			}
@@ -121,7 +119,7 @@ func TestUDPAndHairpin(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for answeredBy != stays && time.Now().Before(deadline) {
 			sent++
-			name, err := askUDP(conn, 500*time.Millisecond)
+			name, err := framework.Ask(conn, 500*time.Millisecond)
 			if err != nil {
 				lost++
 				continue
@@ -134,18 +132,4 @@ func TestUDPAndHairpin(t *testing.T) {
 				conn.LocalAddr(), udp, stays, gone, answeredBy)
 		}
 	})
-}
-
-// askUDP sends one datagram on conn and returns the name in the answer.
-func askUDP(conn net.Conn, timeout time.Duration) (string, error) {
-	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(conn, "hello\n"); err != nil {
-		return "", err
-	}
-	buf := make([]byte, 512)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(buf[:n])), nil
 }

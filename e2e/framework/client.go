@@ -197,8 +197,12 @@ func IsTimeout(err error) bool {
 }
 
 // ask sends one datagram or line and reads the one-line answer.
-func (c Client) ask(conn net.Conn) (string, error) {
-	_ = conn.SetDeadline(time.Now().Add(c.timeout()))
+func (c Client) ask(conn net.Conn) (string, error) { return Ask(conn, c.timeout()) }
+
+// Ask sends one datagram or line on conn and returns the one-line answer
+// (a backend's name), waiting at most timeout.
+func Ask(conn net.Conn, timeout time.Duration) (string, error) {
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := io.WriteString(conn, "hello\n"); err != nil {
 		return "", err
 	}

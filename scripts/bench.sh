@@ -19,6 +19,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/cache.sh
+source "$root/scripts/lib/cache.sh"
 cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 
@@ -60,7 +62,7 @@ build() {
 	scripts/k8s/build.sh kube-apiserver etcd kube-proxy
 	local version
 	version=$(cd scripts/k8s && GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/kubernetes)
-	cp ".cache/k8s/$version/bin/kube-proxy" "$share/bin/"
+	cp "$IPVS_PROXY_CACHE/k8s/$version/bin/kube-proxy" "$share/bin/"
 	CGO_ENABLED=0 go build -o "$root/_output/bin/testapiserver" ./internal/testenv/apiserver/testapiserver
 }
 

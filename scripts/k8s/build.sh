@@ -4,7 +4,7 @@
 #
 #   scripts/k8s/build.sh [kube-apiserver|etcd|kube-proxy|all]...   (default: kube-apiserver etcd)
 #
-# Output: .cache/k8s/<kubernetes version>/bin/<name> in the repository root (git-ignored). A binary that is
+# Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
 # already there is not built again; delete it (or the version directory) to force a rebuild.
 # Static (CGO_ENABLED=0), stripped and -trimpath. A cold build of kube-apiserver and etcd takes 5-8 minutes on
 # 2 cores and about 2 GB of memory; kube-proxy is only for the benchmark, so it is built only when asked.
@@ -14,6 +14,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/cache.sh
+source "$root/scripts/lib/cache.sh"
 cd "$here"
 
 # Build exactly what go.mod/go.sum say, with the installed toolchain, whatever the caller's Go settings are.
@@ -45,7 +47,7 @@ fi
 version=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
 # The release's tag time, not the build time, so that rebuilds are identical.
 build_date=$(go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
-bin="$root/.cache/k8s/$version/bin"
+bin="$IPVS_PROXY_CACHE/k8s/$version/bin"
 mkdir -p "$bin"
 
 # What hack/lib/version.sh stamps into a release build; without it /version reports v0.0.0. The module proxy

@@ -4,7 +4,7 @@
 # iptables (nft and legacy), conntrack, kmod, the network kernel modules and
 # scripts/vm/init as /init.
 #
-# Output: .cache/vm/<key>/{vmlinux,initramfs.cpio,kernel-release}, where key is
+# Output: $IPVS_PROXY_CACHE/vm/<key>/{vmlinux,initramfs.cpio,kernel-release}, where key is
 # the kernel package version plus a hash of the image inputs (image*.sh, the
 # guest init, the versions of the host packages copied in). A cached image is
 # reused as is. The image directory is printed on stdout; progress on stderr.
@@ -12,7 +12,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cache="$root/.cache/vm"
+# shellcheck source=../lib/cache.sh
+source "$root/scripts/lib/cache.sh"
+cache="$IPVS_PROXY_CACHE/vm"
 
 log() { echo "image: [${SECONDS}s] $*" >&2; }
 die() {
@@ -48,7 +50,7 @@ inputs_hash() {
 	} | sha256sum | cut -c1-12
 }
 
-# fetch_kernel downloads the kernel .deb into .cache/vm/debs (once) and
+# fetch_kernel downloads the kernel .deb into $cache/debs (once) and
 # prints its path. A stale package list (404) gets one apt-get update.
 fetch_kernel() {
 	local pkg=$1 version=$2 debs="$cache/debs"

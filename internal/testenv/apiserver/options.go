@@ -71,8 +71,9 @@ func (o Options) withDefaults() (Options, error) {
 // wrapperModFile is the go.mod of the module that build.sh builds with, relative to the repository root.
 const wrapperModFile = "scripts/k8s/go.mod"
 
-// DefaultBinDir returns the directory scripts/k8s/build.sh builds into: .cache/k8s/<version>/bin in the
-// repository root, with the version of k8s.io/kubernetes that scripts/k8s/go.mod requires.
+// DefaultBinDir returns the directory scripts/k8s/build.sh builds into: $IPVS_PROXY_CACHE/k8s/<version>/bin
+// (default ~/.cache/ipvs-proxy, see scripts/lib/cache.sh), with the version of k8s.io/kubernetes that
+// scripts/k8s/go.mod requires.
 func DefaultBinDir() (string, error) {
 	root, err := repoRoot()
 	if err != nil {
@@ -82,7 +83,27 @@ func DefaultBinDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, ".cache", "k8s", version, "bin"), nil
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "k8s", version, "bin"), nil
+}
+
+// CacheDir is where the build scripts cache expensive artefacts: $IPVS_PROXY_CACHE, else
+// $XDG_CACHE_HOME/ipvs-proxy, else ~/.cache/ipvs-proxy (the rule of scripts/lib/cache.sh).
+func CacheDir() (string, error) {
+	if d := os.Getenv("IPVS_PROXY_CACHE"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "ipvs-proxy"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set IPVS_PROXY_CACHE (%w)", err)
+	}
+	return filepath.Join(home, ".cache", "ipvs-proxy"), nil
 }
 
 // repoRoot returns the nearest directory, from the working directory up, that holds scripts/k8s/go.mod.

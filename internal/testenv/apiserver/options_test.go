@@ -13,9 +13,13 @@ func TestDefaultBinDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	version := filepath.Base(filepath.Dir(dir))
-	want := filepath.Join(".cache", "k8s", version, "bin")
+	want := filepath.Join("k8s", version, "bin")
 	if !strings.HasSuffix(dir, want) || !strings.HasPrefix(version, "v1.") {
-		t.Errorf("DefaultBinDir() = %s, want .../.cache/k8s/v1.X.Y/bin", dir)
+		t.Errorf("DefaultBinDir() = %s, want .../k8s/v1.X.Y/bin", dir)
+	}
+	t.Setenv("IPVS_PROXY_CACHE", "/some/cache")
+	if dir, err := DefaultBinDir(); err != nil || !strings.HasPrefix(dir, "/some/cache/k8s/v1.") {
+		t.Errorf("with IPVS_PROXY_CACHE: DefaultBinDir() = %s, %v", dir, err)
 	}
 }
 

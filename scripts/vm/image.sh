@@ -83,6 +83,7 @@ main() {
 	key="${pkg#linux-image-}_${version}_$(inputs_hash)"
 	dir="$cache/$key"
 	if [[ -s "$dir/vmlinux" && -s "$dir/initramfs.cpio" ]]; then
+		touch "$dir" # marks it used: see the pruning below
 		log "cached $dir"
 		echo "$dir"
 		return
@@ -105,11 +106,12 @@ main() {
 	"$here/image-initramfs.sh" "$work/kernel" "$release" "$here/init" "$work/out/initramfs.cpio"
 	echo "$release" >"$work/out/kernel-release"
 
-	# Publish atomically and drop images built from older inputs.
+	# Publish atomically and drop images (and kernel packages) not used for two days: other checkouts on this
+	# machine (worktrees, CI) may use images built from other inputs at the same time.
 	rm -rf "$dir"
 	mv "$work/out" "$dir"
-	find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name debs ! -name "$key" ! -name 'build.*' -exec rm -rf {} +
-	find "$cache/debs" -name '*.deb' ! -name "$(basename "$deb")" -delete
+	find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name debs ! -name "$key" ! -name 'build.*' -mtime +2 -exec rm -rf {} +
+	find "$cache/debs" -name '*.deb' ! -name "$(basename "$deb")" -mtime +2 -delete
 	log "built $dir ($(du -sh "$dir" | cut -f1))"
 	echo "$dir"
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -61,6 +62,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	m := metrics.New()
 	m.Registry.MustRegister(metrics.BuildInfo(Version, gitCommit()))
 	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
+	m.Registry.MustRegister(metrics.SourceStale(func() time.Time { return tracker.Status().SourceStaleSince }))
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
 	defer checks.Close()
 	src, reporter, err := newSource(ctx, f, cfg, nodeName, tracker, log)

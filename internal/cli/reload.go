@@ -114,9 +114,11 @@ func (w *configWatcher) check(ctx context.Context) bool {
 	next, err := loadRunConfig(w.f, w.log)
 	if err != nil {
 		w.metrics.ConfigReloads.WithLabelValues("invalid").Inc()
+		w.metrics.ConfigValid.Set(0)
 		w.log.Error("the config file changed but is invalid; keeping the running configuration", zap.Error(err))
 		return false
 	}
+	w.metrics.ConfigValid.Set(1)
 	changed := changedFields(w.running, next)
 	if len(changed) == 0 {
 		w.log.Info("the config file changed, its configuration did not")

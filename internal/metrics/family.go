@@ -3,6 +3,7 @@ package metrics
 import (
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -70,4 +71,19 @@ func BuildInfo(version, commit string) prometheus.Collector {
 	}, []string{"version", "git_commit", "go_version"})
 	g.WithLabelValues(version, commit, runtime.Version()).Set(1)
 	return g
+}
+
+// SourceStale is ipvsproxy_source_stale_seconds: how long the source (the
+// API server, or the manifest directory) has not answered, 0 while it does;
+// since returns when it stopped answering (zero: it answers).
+func SourceStale(since func() time.Time) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "ipvsproxy", Name: "source_stale_seconds",
+		Help: "How long the source (API server or manifest directory) has not answered; 0 while it answers. What is programmed keeps serving meanwhile.",
+	}, func() float64 {
+		if t := since(); !t.IsZero() {
+			return time.Since(t).Seconds()
+		}
+		return 0
+	})
 }

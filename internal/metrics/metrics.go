@@ -44,6 +44,10 @@ type Metrics struct {
 	// place), restart (a field that needs one changed), invalid (kept the
 	// running configuration).
 	ConfigReloads *prometheus.CounterVec
+	// ConfigValid is 1 while the config file on disk is valid (or none is
+	// used), 0 while it holds a change that could not be read (the running
+	// configuration is kept).
+	ConfigValid prometheus.Gauge
 
 	families *families
 }
@@ -128,11 +132,16 @@ func New() *Metrics {
 			Namespace: "ipvsproxy", Name: "config_reloads_total",
 			Help: "Changes of the config file, by result: applied (in place), restart (a field that needs a restart changed), invalid (the running configuration was kept).",
 		}, []string{"result"}),
+		ConfigValid: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "ipvsproxy", Name: "config_last_reload_successful",
+			Help: "1 while the config file on disk is valid (or none is used), 0 while it holds a change that could not be read.",
+		}),
 	}
 	m.Registry.MustRegister(m.SyncDuration.vec, m.FullSyncDuration.vec, m.PartialSyncDuration.vec, m.NetworkProgramming.vec,
 		m.LastSync.vec, m.LastQueued.vec, m.NoLocalEndpoints, m.HealthzTotal, m.LivezTotal,
 		m.EndpointChanges, m.EndpointChangesPending, m.ServiceChanges, m.ServiceChangesPending,
-		m.OpsApplied, m.KernelErrors, m.Syncs, m.InvalidObjs, m.VirtualServer, m.RealServers, m.ConfigReloads)
+		m.OpsApplied, m.KernelErrors, m.Syncs, m.InvalidObjs, m.VirtualServer, m.RealServers, m.ConfigReloads, m.ConfigValid)
+	m.ConfigValid.Set(1)
 	return m
 }
 

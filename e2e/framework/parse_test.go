@@ -122,8 +122,8 @@ func TestParseSyncs(t *testing.T) {
 `
 	got := parseSyncs(currentRun(log))
 	want := []Sync{
-		{Type: "full", Services: 1, Ops: 2, Took: "9.1ms", PlannedOps: []string{"edit-vs -E -t 10.96.0.10:80 -s sh", "sync-rules ipv4"}},
-		{Type: "partial", Services: 1, Ops: 1, Failed: 1, Took: "1ms", Incomplete: true,
+		{Type: "full", Services: 1, Ops: 2, Took: "9.1ms", TS: 1763863188885.5, PlannedOps: []string{"edit-vs -E -t 10.96.0.10:80 -s sh", "sync-rules ipv4"}},
+		{Type: "partial", Services: 1, Ops: 1, Failed: 1, Took: "1ms", TS: 1763863189100.7, Incomplete: true,
 			PlannedOps: []string{"add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -18,12 +18,23 @@ type Sync struct {
 	Ops      int    `json:"ops"`
 	Failed   int    `json:"failed"`
 	Took     string `json:"took"`
+	// TS is when the sync ended (the log line's time, Unix milliseconds).
+	TS float64 `json:"ts"`
 	// Incomplete says the daemon logged "sync incomplete" (a kernel
 	// operation failed) instead of "synced".
 	Incomplete bool `json:"-"`
 	// PlannedOps are the operations logged for this sync (only with -v 4),
 	// e.g. "add-rs -a -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 1".
 	PlannedOps []string `json:"-"`
+}
+
+// End is when the sync ended.
+func (s Sync) End() time.Time { return time.UnixMicro(int64(s.TS * 1000)) }
+
+// Start is when the sync started (its end less what it took).
+func (s Sync) Start() time.Time {
+	took, _ := time.ParseDuration(s.Took)
+	return s.End().Add(-took)
 }
 
 // String renders the sync like the daemon's log line.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -143,7 +144,11 @@ func versionCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintln(stdout, "ipvs-proxy", Version)
+			commit := gitCommit()
+			if commit == "" {
+				commit = "unknown"
+			}
+			fmt.Fprintf(stdout, "ipvs-proxy %s (commit %s, %s)\n", Version, commit, runtime.Version())
 			return nil
 		},
 	}

@@ -14,12 +14,19 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
 )
 
-// Version is set at build time: go build -ldflags "-X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Version=...".
-var Version = "dev"
+// Version and Commit are set at build time (make build):
+// go build -ldflags "-X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Version=... -X ...cli.Commit=...".
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
-// gitCommit is the commit the binary was built from, when the Go toolchain
-// recorded it (go build in a git checkout, without -buildvcs=false).
+// gitCommit is the commit the binary was built from: Commit, or what the Go
+// toolchain recorded (go build in a git checkout, without -buildvcs=false).
 func gitCommit() string {
+	if Commit != "" {
+		return Commit
+	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" {

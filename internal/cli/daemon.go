@@ -21,6 +21,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/status"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // kernelOpener opens the kernel interfaces (the real ones, or a fake in tests).
@@ -69,8 +70,13 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	if err != nil {
 		return err
 	}
+	onSync, closeEvents, err := syncEvents(f.syncEvents, log)
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
 	p := proxier.New(proxier.Config{
-		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
+		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker, OnSync: onSync,
 		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), Reporter: reporter,
 		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
 			want := make(map[uint16]server.ServiceHealth, len(hc))
@@ -124,6 +130,26 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	log.Info("exiting so that the new configuration is read at the next start", zap.Strings("fields", restartFields))
 	return errRestart
+}
+
+// syncEvents opens the --sync-events file, if any, and returns the
+// proxier's OnSync that appends to it.
+func syncEvents(path string, log *zap.Logger) (func(proxier.SyncStats), func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	w, err := syncevent.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	failed := false
+	onSync := func(st proxier.SyncStats) {
+		if err := w.Write(st.Event()); err != nil && !failed {
+			failed = true // said once: the daemon keeps syncing without the record
+			log.Warn("cannot write the sync events file", zap.String("file", path), zap.Error(err))
+		}
+	}
+	return onSync, func() { _ = w.Close() }, nil
 }
 
 // newSource builds the standalone (manifest directory) or API server source.

@@ -37,6 +37,7 @@ type runFlags struct {
 	trafficPeriod     time.Duration
 	trafficNamespaces []string
 	faultSeed         int64
+	syncEvents        string
 	cleanup           bool
 	writeConfigTo     string
 	over              *overrides
@@ -61,6 +62,7 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 0,
 		"per-Service traffic metrics: how often IPVS's counters are read (0: off; 5 series per Service port, see README)")
 	fs.StringSliceVar(&f.trafficNamespaces, "traffic-metrics-namespaces", nil, "per-Service traffic metrics only for Services in these namespaces (default: all)")
+	fs.StringVar(&f.syncEvents, "sync-events", "", "append one JSON line per sync to this file (for tests, benchmarks and tools; see internal/syncevent)")
 	fs.BoolVar(&f.cleanup, "cleanup", false, "remove everything ipvs-proxy programmed and exit (kube-proxy's flag; same as `ipvs-proxy cleanup`)")
 	fs.StringVar(&f.writeConfigTo, "write-config-to", "", "write the effective configuration as a KubeProxyConfiguration to this file and exit")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")

@@ -89,6 +89,9 @@ type Proxier struct {
 	noLocal map[string]map[state.Family]desired.NoLocal
 	// configs carries SetConfig's configurations to the sync loop (reconfig.go).
 	configs chan *config.Config
+	// sourceWait is how long Run waited for the source's initial state,
+	// reported as the first sync's "source" phase.
+	sourceWait time.Duration
 }
 
 type checkEntry struct {
@@ -163,6 +166,7 @@ func (p *Proxier) queued() {
 // Run syncs until ctx is done. Nothing is synced before the source has
 // delivered its initial state and the node is known.
 func (p *Proxier) Run(ctx context.Context) error {
+	waitStart := time.Now()
 	for !p.store.isSynced() {
 		select {
 		case <-ctx.Done():
@@ -174,6 +178,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 			p.takeConfig(cfg)
 		}
 	}
+	p.sourceWait = time.Since(waitStart)
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
 	full := time.NewTimer(0)
 	drain := time.NewTicker(p.cfg.DrainCheckPeriod)

@@ -14,6 +14,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // SyncStats describes one sync.
@@ -33,6 +34,17 @@ type SyncStats struct {
 	SinceChange time.Duration
 	Counts      map[plan.Kind]int
 	Err         error
+	// Phases say where the time went (see syncevent.Event.Phases).
+	Phases []syncevent.Phase
+	// Planned are the sync's planned operations (valid during OnSync only).
+	Planned []plan.Op
+}
+
+// phase records that the named phase ran from start until now and returns now.
+func (st *SyncStats) phase(name string, start time.Time) time.Time {
+	now := time.Now()
+	st.Phases = append(st.Phases, syncevent.Phase{Name: name, Took: now.Sub(start)})
+	return now
 }
 
 // sync runs one full or incremental sync and reports whether it succeeded.
@@ -40,10 +52,14 @@ func (p *Proxier) sync() bool {
 	start := time.Now()
 	ch := p.store.take()
 	var st SyncStats
+	if p.sourceWait > 0 {
+		st.Phases = append(st.Phases, syncevent.Phase{Name: "source", Took: p.sourceWait})
+		p.sourceWait = 0
+	}
 	if p.needFull || p.index == nil || ch.nodeDirty {
-		st = p.fullSync(ch)
+		p.fullSync(ch, &st)
 	} else {
-		st = p.partialSync(ch)
+		p.partialSync(ch, &st)
 	}
 	st.Start, st.Duration = start, time.Since(start)
 	if !ch.first.IsZero() {
@@ -133,8 +149,9 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 	return kept
 }
 
-func (p *Proxier) fullSync(ch changes) SyncStats {
-	st := SyncStats{Type: "full"}
+func (p *Proxier) fullSync(ch changes, st *SyncStats) {
+	st.Type = "full"
+	start := time.Now()
 	in := p.nodeInput(ch.node)
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
@@ -145,17 +162,24 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 		_, st.Services = p.recompute(ch, false)
 	}
 	want := p.index.State()
-	observed, err := apply.Observe(p.cfg.Kernel, want, false)
+	start = st.phase("compute", start)
+	reads := map[string]time.Duration{}
+	observed, err := apply.ObserveTimed(p.cfg.Kernel, want, false, reads)
+	start = st.phase("observe", start)
+	for _, r := range []string{apply.ReadIPVS, apply.ReadAddresses, apply.ReadIPSet, apply.ReadRules} {
+		st.Phases = append(st.Phases, syncevent.Phase{Name: "observe/" + r, Took: reads[r]})
+	}
 	if observed == nil {
 		st.Err = fmt.Errorf("read kernel state: %w", err)
-		return st
+		return
 	}
 	if err != nil {
 		p.log.Warn("partial kernel read; continuing", zap.Error(err))
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
+	st.phase("plan", start)
 	p.believed = observed
-	p.run(pl, want, &st)
+	p.run(pl, want, st)
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -168,25 +192,26 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 		m.VirtualServer.Set(float64(len(want.Services)))
 		m.RealServers.Set(float64(rs))
 	}
-	return st
 }
 
-func (p *Proxier) partialSync(ch changes) SyncStats {
-	st := SyncStats{Type: "partial"}
+func (p *Proxier) partialSync(ch changes, st *SyncStats) {
+	st.Type = "partial"
+	start := time.Now()
 	t, n := p.recompute(ch, false)
 	st.Services = n
 	if t.Empty() {
-		return st
+		return
 	}
 	want := p.index.Partial(t)
+	start = st.phase("compute", start)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
-	p.run(pl, want, &st)
+	st.phase("plan", start)
+	p.run(pl, want, st)
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
 		}
 	}
-	return st
 }
 
 // drainCheck deletes drained real servers whose connections have ended.
@@ -249,12 +274,20 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 			p.log.Debug("op", zap.String("op", op.String()))
 		}
 	}
+	st.Planned = pl.Ops
 	res := p.apl.Apply(pl)
+	for sub := plan.Subsystem(0); sub <= plan.SubConntrack; sub++ {
+		if took, ok := res.Took[sub]; ok {
+			st.Phases = append(st.Phases, syncevent.Phase{Name: "apply/" + sub.String(), Took: took})
+		}
+	}
+	start := time.Now()
 	for i, op := range pl.Ops {
 		if res.Done[i] {
 			plan.Record(p.believed, op, want.Rules)
 		}
 	}
+	st.phase("record", start)
 	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
 	if res.Failed() > 0 {
 		st.Err = errors.Join(res.Errors...)

@@ -1,0 +1,53 @@
+package proxier
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
+)
+
+func phaseNames(e syncevent.Event) []string {
+	var names []string
+	for _, p := range e.Phases {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+func TestSyncEvents(t *testing.T) {
+	fk := fake.New(nodeIP)
+	inj := fault.NewInjector(0, 1)
+	h := start(t, fk, fault.Wrap(fk.Interfaces(), inj), nil)
+	h.feed(2)
+	first := h.next("full").Event()
+	want := []string{"source", "compute", "observe", "observe/ipvs", "observe/addresses", "observe/ipset", "observe/rules",
+		"plan", "apply/link", "apply/sysctl", "apply/ipvs", "apply/ipset", "apply/iptables", "record"}
+	if got := phaseNames(first); !slices.Equal(got, want) {
+		t.Errorf("cold start phases %q, want %q", got, want)
+	}
+	if len(first.Planned) != first.Ops || !slices.Contains(first.Planned, "add-vs -A -t 10.96.0.1:80 -s rr") {
+		t.Errorf("cold start planned %q (%d ops)", first.Planned, first.Ops)
+	}
+	if first.Applied["add-rs"] != 4 || first.Incomplete() || first.Took() <= 0 {
+		t.Errorf("cold start applied %v, incomplete %v, took %s", first.Applied, first.Incomplete(), first.Took())
+	}
+
+	h.p.UpsertSlice(endpoints("svc-1", "10.244.1.1", "10.244.1.2", "10.244.1.3"))
+	e := h.next("partial").Event()
+	if got, want := phaseNames(e), []string{"compute", "plan", "apply/ipvs", "record"}; !slices.Equal(got, want) {
+		t.Errorf("partial sync phases %q, want %q", got, want)
+	}
+	if !slices.Equal(e.Planned, []string{"add-rs -a -t 10.96.0.2:80 -r 10.244.1.3:8080 -m -w 1"}) || e.SinceChange <= 0 {
+		t.Errorf("endpoint added: planned %q, sinceChange %s", e.Planned, e.SinceChange)
+	}
+
+	inj.SetRate(1)
+	h.p.UpsertSlice(endpoints("svc-1", "10.244.1.1", "10.244.1.2", "10.244.1.3", "10.244.1.4"))
+	e = h.next("partial").Event()
+	if !e.Incomplete() || len(e.Errors) != 1 {
+		t.Errorf("a failed add-rs: errors %q", e.Errors)
+	}
+}

@@ -129,7 +129,7 @@ func TestKernelFaults(t *testing.T) {
 			return fmt.Errorf("/healthz: %s", h)
 		}
 		for _, s := range proxy.Syncs()[syncStart:] {
-			if s.Type == "full" && !s.Incomplete {
+			if s.Type == "full" && !s.Incomplete() {
 				return nil
 			}
 		}

@@ -32,6 +32,8 @@ type Backend struct {
 	*Namespace
 	cmd     *exec.Cmd
 	logPath string
+	// quiet servers log nothing per request (the benchmark's load).
+	quiet bool
 }
 
 // NewBackend creates namespace name with address ip (see NewClientNS) and
@@ -40,14 +42,10 @@ type Backend struct {
 // servers are killed and the namespace deleted when the test ends.
 func NewBackend(t testing.TB, name, ip string) *Backend {
 	t.Helper()
-	ns, err := newNamespace(name, ip)
 	t.Cleanup(func() { deleteNamespace(name) })
+	b, err := StartBackend(name, ip, filepath.Join(artifactDir(t), "backend-"+name+".log"), false)
 	if err != nil {
-		t.Fatalf("create backend %s (%s): %v", name, ip, err)
-	}
-	b := &Backend{Namespace: ns, logPath: filepath.Join(artifactDir(t), "backend-"+name+".log")}
-	if err := b.start(); err != nil {
-		t.Fatalf("start backend %s (%s): %v", name, ip, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		b.Stop()
@@ -56,6 +54,29 @@ func NewBackend(t testing.TB, name, ip string) *Backend {
 		}
 	})
 	return b
+}
+
+// StartBackend is NewBackend for a program without a testing.TB (the
+// benchmark): its servers log no request when quiet, and the caller removes
+// it with Delete.
+func StartBackend(name, ip, logPath string, quiet bool) (*Backend, error) {
+	ns, err := newNamespace(name, ip)
+	if err != nil {
+		deleteNamespace(name)
+		return nil, fmt.Errorf("create backend %s (%s): %w", name, ip, err)
+	}
+	b := &Backend{Namespace: ns, logPath: logPath, quiet: quiet}
+	if err := b.start(); err != nil {
+		deleteNamespace(name)
+		return nil, fmt.Errorf("start backend %s (%s): %w", name, ip, err)
+	}
+	return b, nil
+}
+
+// Delete stops the servers and deletes the namespace.
+func (b *Backend) Delete() {
+	b.Stop()
+	deleteNamespace(b.Name)
 }
 
 // Addr returns "IP:port" of this backend.
@@ -99,6 +120,9 @@ func (b *Backend) start() error {
 	defer logFile.Close()
 	cmd := exec.Command(IPBin, "netns", "exec", b.Name, self)
 	cmd.Env = append(os.Environ(), envRole+"="+roleBackend, envRoleName+"="+b.Name)
+	if b.quiet {
+		cmd.Env = append(cmd.Env, envRoleQuiet+"=1")
+	}
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -20,6 +21,10 @@ func runBackendRole(name string) int {
 	if name == "" {
 		logger.Print("no name given")
 		return 2
+	}
+	requests := logger // what each request logs
+	if os.Getenv(envRoleQuiet) != "" {
+		requests = log.New(io.Discard, "", 0)
 	}
 	answer := []byte(name + "\n")
 
@@ -39,15 +44,15 @@ func runBackendRole(name string) int {
 	}
 
 	errs := make(chan error, len(listeners)+1)
-	handler := httpHandler(answer, logger)
+	handler := httpHandler(answer, requests)
 	for _, l := range listeners[:2] {
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errs <- srv.Serve(l) }()
 	}
 	for _, l := range listeners[2:] {
-		go func() { errs <- serveLines(l, answer, logger) }()
+		go func() { errs <- serveLines(l, answer, requests) }()
 	}
-	go func() { errs <- serveUDP(udp, answer, logger) }()
+	go func() { errs <- serveUDP(udp, answer, requests) }()
 
 	fmt.Println("ready")
 	logger.Printf("serving http :%d :%d, udp :%d, tcp lines :%d :%d", PortHTTP, PortHTTPAlt, PortUDP, PortTCPLine, PortTCPDNS)

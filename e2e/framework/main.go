@@ -20,10 +20,27 @@ const (
 
 	// envRole makes a re-executed test binary play a helper role instead of
 	// running tests; envRoleName is the helper's name.
-	envRole     = "IPVS_PROXY_E2E_ROLE"
-	envRoleName = "IPVS_PROXY_E2E_ROLE_NAME"
-	roleBackend = "backend"
+	envRole      = "IPVS_PROXY_E2E_ROLE"
+	envRoleName  = "IPVS_PROXY_E2E_ROLE_NAME"
+	envRoleQuiet = "IPVS_PROXY_E2E_ROLE_QUIET"
+	roleBackend  = "backend"
 )
+
+// PlayRole plays the helper role this process was re-executed for (a
+// backend's servers inside its namespace), if any: ok is false when it was
+// not re-executed, and otherwise code is its exit status. Main calls it;
+// other programs that start backends (the benchmark) call it first thing.
+func PlayRole() (code int, ok bool) {
+	switch role := os.Getenv(envRole); role {
+	case "":
+		return 0, false
+	case roleBackend:
+		return runBackendRole(os.Getenv(envRoleName)), true
+	default:
+		fmt.Fprintf(os.Stderr, "e2e: unknown helper role %q\n", role)
+		return 2, true
+	}
+}
 
 // Main is the e2e package's TestMain body:
 //
@@ -34,13 +51,8 @@ const (
 // guest (EnvE2E unset) it runs no test and exits 0, so `go test ./...` on a
 // development machine passes. Inside, it requires root.
 func Main(m *testing.M) {
-	switch role := os.Getenv(envRole); role {
-	case "":
-	case roleBackend:
-		os.Exit(runBackendRole(os.Getenv(envRoleName)))
-	default:
-		fmt.Fprintf(os.Stderr, "e2e: unknown helper role %q\n", role)
-		os.Exit(2)
+	if code, ok := PlayRole(); ok {
+		os.Exit(code)
 	}
 
 	if os.Getenv(EnvE2E) == "" {

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -66,6 +67,13 @@ COMMIT
 // It fails the test if something could not be removed.
 func ResetKernel(t testing.TB) {
 	t.Helper()
+	if err := Reset(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reset is ResetKernel for a program without a testing.TB (the benchmark).
+func Reset() error {
 	var errs []string
 	note := func(err error) {
 		if err != nil {
@@ -98,8 +106,9 @@ func ResetKernel(t testing.TB) {
 	}
 
 	if len(errs) > 0 {
-		t.Fatalf("reset kernel state:\n%s", strings.Join(errs, "\n"))
+		return fmt.Errorf("reset kernel state:\n%s", strings.Join(errs, "\n"))
 	}
+	return nil
 }
 
 func restoreEmptyTables(restore string) error {

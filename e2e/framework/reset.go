@@ -101,12 +101,25 @@ func Reset() error {
 	note(err)
 	// conntrack -F fails on an empty table with some versions: ignored.
 	_, _ = Output(ConntrackBin, "-F")
-	for _, kv := range sysctlDefaults() {
-		note(writeSysctl(kv[0], kv[1]))
-	}
+	note(RestoreSysctls())
 
 	if len(errs) > 0 {
 		return fmt.Errorf("reset kernel state:\n%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// RestoreSysctls sets the parameters a proxy or a scenario may change back
+// to the kernel's defaults (ResetKernel does it too).
+func RestoreSysctls() error {
+	var errs []string
+	for _, kv := range sysctlDefaults() {
+		if err := writeSysctl(kv[0], kv[1]); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
 }

@@ -109,6 +109,14 @@ func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error)
 	m := newRequest(cmd, unix.NLM_F_EXCL, unix.AF_INET).
 		String(nl.IPSET_ATTR_SETNAME, spec.Name).
 		Begin(nl.IPSET_ATTR_DATA | nested)
+	if err := appendMember(m, spec, e); err != nil {
+		return nil, err
+	}
+	return m.End().Bytes(), nil
+}
+
+// appendMember adds the fields of a member that its set type uses.
+func appendMember(m *nlbatch.Message, spec state.SetSpec, e state.SetEntry) error {
 	var err error
 	switch spec.Type {
 	case state.HashIP:
@@ -122,7 +130,7 @@ func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error)
 	case state.HashIPPortNet:
 		if err = appendIPPort(m, e); err == nil {
 			if !e.Net.IsValid() {
-				return nil, fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
+				return fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
 			}
 			if err = appendIP(m, nl.IPSET_ATTR_IP2, e.Net.Addr()); err == nil {
 				m.U8(nl.IPSET_ATTR_CIDR2, uint8(e.Net.Bits()))
@@ -133,10 +141,43 @@ func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error)
 	default:
 		err = fmt.Errorf("%w: set type %q", errEncode, spec.Type)
 	}
-	if err != nil {
+	return err
+}
+
+// EncodeCreate encodes `ipset create` as Create sends it (for the
+// benchmark's floor loader, which sends the daemon's own requests).
+func EncodeCreate(spec state.SetSpec) ([]byte, error) { return encodeCreate(spec) }
+
+// EncodeAdds encodes adding members to a set the way `ipset restore` does:
+// many members per request, in an IPSET_ATTR_ADT nest of IPSET_ATTR_DATA
+// nests, perMessage at most in each. The kernel stops a request at its
+// first failing member, so this suits loading a set known to be empty (the
+// benchmark's floor loader), not the daemon's per-member results.
+func EncodeAdds(spec state.SetSpec, entries []state.SetEntry, perMessage int) ([][]byte, error) {
+	if err := checkName(spec.Name); err != nil {
 		return nil, err
 	}
-	return m.End().Bytes(), nil
+	var out [][]byte
+	for start := 0; start < len(entries); start += perMessage {
+		// The kernel wants a line number with an ADT nest (it reports it
+		// back with an error); the members here have none.
+		m := newRequest(nl.IPSET_CMD_ADD, unix.NLM_F_EXCL, unix.AF_INET).
+			String(nl.IPSET_ATTR_SETNAME, spec.Name).
+			U32(nl.IPSET_ATTR_LINENO, 0).
+			Begin(nl.IPSET_ATTR_ADT | nested)
+		for _, e := range entries[start:min(len(entries), start+perMessage)] {
+			if err := checkFamily(spec, e); err != nil {
+				return nil, err
+			}
+			m.Begin(nl.IPSET_ATTR_DATA | nested)
+			if err := appendMember(m, spec, e); err != nil {
+				return nil, err
+			}
+			m.End()
+		}
+		out = append(out, m.End().Bytes())
+	}
+	return out, nil
 }
 
 func appendIPPort(m *nlbatch.Message, e state.SetEntry) error {

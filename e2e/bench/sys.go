@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
+)
+
+// cpuIdle returns the idle and total jiffies of all CPUs (/proc/stat).
+func cpuIdle() (idle, total uint64) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return 0, 0
+	}
+	for i, field := range strings.Fields(sc.Text())[1:] {
+		v, _ := strconv.ParseUint(field, 10, 64)
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return idle, total
+}
+
+// settle waits until the guest's CPUs are at least 90% idle over half a
+// second (a deleted namespace with 100,000 real servers is torn down by a
+// kernel worker for seconds; a daemon may still be collecting garbage), at
+// most limit. It returns how long it waited.
+func settle(limit time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < limit {
+		i0, t0 := cpuIdle()
+		time.Sleep(500 * time.Millisecond)
+		i1, t1 := cpuIdle()
+		if t1 > t0 && float64(i1-i0)/float64(t1-t0) >= 0.9 {
+			break
+		}
+	}
+	return time.Since(start)
+}
+
+// ipvsCounts counts virtual and real servers in a process's namespace from
+// /proc/PID/net/ip_vs (the calling thread's with pid 0): one sequential
+// read, the cheapest full view there is.
+func ipvsCounts(pid int) (vs, rs int, err error) {
+	path := "/proc/thread-self/net/ip_vs"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/net/ip_vs", pid)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	for n := 0; ; n++ {
+		line, err := r.ReadSlice('\n')
+		if n >= 3 && len(line) > 0 {
+			if bytes.HasPrefix(line, []byte("  -> ")) {
+				rs++
+			} else {
+				vs++
+			}
+		}
+		if err != nil {
+			return vs, rs, nil
+		}
+	}
+}
+
+// run runs a command in namespace ns and returns its output.
+func run(ns, name string, args ...string) (string, error) {
+	t, err := framework.RunTimed(framework.Command{Bin: name, Args: args, NetNS: ns}, 10*time.Minute)
+	return t.Output, err
+}
+
+// runInput runs a command with stdin in namespace ns.
+func runInput(ns, stdin, name string, args ...string) (string, error) {
+	t, err := framework.RunTimed(framework.Command{Bin: name, Args: args, NetNS: ns, Stdin: strings.NewReader(stdin)}, 10*time.Minute)
+	return t.Output, err
+}
+
+func nonEmptyLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o644) }

@@ -78,13 +78,23 @@ ipvs:
   minSyncPeriod: 0s
 `
 
-// apiSyncPeriod is both daemons' ipvs.syncPeriod: longer than kube-proxy's
-// sync of everything, so that each change finds it idle.
+// apiSyncPeriod is both daemons' ipvs.syncPeriod, and apiChangeWindow the
+// time a change is given before a periodic sync: a change is made only when
+// no periodic sync is due within the window, so that it finds the daemon
+// idle (kube-proxy syncs everything for any change: tens of seconds at
+// 10,000 Services under emulation).
 func apiSyncPeriod(n int) time.Duration {
 	if n >= 5000 {
-		return 5 * time.Minute
+		return 6 * time.Minute
 	}
 	return 2 * time.Minute
+}
+
+func apiChangeWindow(n int) time.Duration {
+	if n >= 5000 {
+		return 3 * time.Minute
+	}
+	return 40 * time.Second
 }
 
 func (g *guest) runAPI(n, rounds int, kpCap time.Duration) (*APIResult, error) {
@@ -148,7 +158,7 @@ func (g *guest) apiDaemon(ctx context.Context, c *kubernetes.Clientset, n int, n
 	if err := coldStartAPI(d, r); err != nil || !r.Finished {
 		return r, nil, err // capped: say so, measure nothing more
 	}
-	if err := g.apiChanges(ctx, c, d, rounds, r); err != nil {
+	if err := g.apiChanges(ctx, c, d, rounds, apiChangeWindow(n), r); err != nil {
 		return r, nil, err
 	}
 	cpu0, _ := d.process().CPU()
@@ -209,7 +219,7 @@ func coldStartAPI(d subject, r *APIRun) error {
 
 // apiChanges makes rounds of the four changes through the API, each on an
 // idle daemon, and times each until the kernel shows it.
-func (g *guest) apiChanges(ctx context.Context, c *kubernetes.Clientset, d subject, rounds int, r *APIRun) error {
+func (g *guest) apiChanges(ctx context.Context, c *kubernetes.Clientset, d subject, rounds int, window time.Duration, r *APIRun) error {
 	v := ipvs.New(ipvs.Config{NetNSPath: (&framework.Namespace{Name: apiNS}).Path()})
 	if err := v.Open(); err != nil {
 		return err
@@ -237,7 +247,7 @@ func (g *guest) apiChanges(ctx context.Context, c *kubernetes.Clientset, d subje
 		}
 		for _, st := range steps {
 			settle(time.Minute)
-			if err := d.quietFor(2 * time.Minute); err != nil {
+			if err := d.quietFor(window); err != nil {
 				return err
 			}
 			start := time.Now()

@@ -79,7 +79,7 @@ func TestReport(t *testing.T) {
 	scale := func(n int, ours, floor time.Duration) *ScaleResult {
 		s := &ScaleResult{N: n, VirtualServers: n, RealServers: 10 * n, Members: 2 * n, Addresses: n, SyncEvery: time.Minute}
 		for range 3 {
-			s.Floor = append(s.Floor, FloorSample{FloorRun: FloorRun{Kernel: floor, IPVS: floor * 9 / 10}, Wall: floor + time.Second})
+			s.Floor = append(s.Floor, FloorSample{FloorRun: FloorRun{Kernel: floor / 2, IPVS: floor / 3}, Wall: floor})
 			s.Tools = append(s.Tools, ToolsRun{Total: 5 * floor, IPVSADM: 4 * floor})
 			s.Ours = append(s.Ours, cold(ours))
 		}

@@ -127,7 +127,7 @@ func (g *guest) oneChange(d *daemon, v *ipvs.IPVS, st changeStep, mon *monitor) 
 		return c, err
 	}
 	if st.kind == "endpoint removed" {
-		s, err := d.next(time.Minute, func(s framework.Sync) bool { return s.Type == syncevent.Drain && s.Ops > 0 })
+		s, err := d.drainedSince(written, time.Minute)
 		if err != nil {
 			return c, fmt.Errorf("the drained real server was not deleted: %w", err)
 		}

@@ -21,6 +21,9 @@ type daemon struct {
 	// sync the benchmark has read.
 	every    time.Duration
 	lastFull time.Time
+	// lastDrain is the last drain check that deleted something (the
+	// benchmark may skip it while waiting for another sync).
+	lastDrain framework.Sync
 }
 
 // startDaemon starts ipvs-proxy with opts in namespace ns (made by the
@@ -91,9 +94,20 @@ func (d *daemon) take(keep func(framework.Sync) bool) (framework.Sync, bool) {
 }
 
 func (d *daemon) note(s framework.Sync) {
-	if s.Type == syncevent.Full {
+	switch {
+	case s.Type == syncevent.Full:
 		d.lastFull = s.End
+	case s.Type == syncevent.Drain && s.Ops > 0:
+		d.lastDrain = s
 	}
+}
+
+// drainedSince waits for a drain check that deleted something after t.
+func (d *daemon) drainedSince(t time.Time, timeout time.Duration) (framework.Sync, error) {
+	if d.lastDrain.End.After(t) {
+		return d.lastDrain, nil
+	}
+	return d.next(timeout, func(s framework.Sync) bool { return s.Type == syncevent.Drain && s.Ops > 0 })
 }
 
 // drain drops the syncs recorded so far (noting full ones).

@@ -24,11 +24,11 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
-// The floor loader (`bench floor`, run as its own process inside a fresh
-// namespace): the kernel's floor for a cold start. It computes the same
-// desired state ipvs-proxy would, encodes every request before its clock
-// starts (the daemon's own encoders: the same bytes), then sends them as
-// batched as netlink allows: megabytes per sendmsg, no acknowledgement
+// The floor loader (`bench floor`, prebuilt, run as its own process inside
+// a fresh namespace and timed from outside like the tools): the least a
+// cold start can do. It reads the manifests and computes the desired state
+// with ipvs-proxy's own code, encodes every request (the daemon's own
+// encoders: the same bytes), then sends them as batched as netlink allows: megabytes per sendmsg, no acknowledgement
 // asked for except on the last request of each socket (the kernel processes
 // a sendmsg's requests before it returns and reports only failures), and
 // set members packed many per request as `ipset restore` packs them. What
@@ -36,12 +36,15 @@ import (
 // sets and their members, the virtual and real servers (not the rules and
 // sysctls, which ipvs-proxy also writes in its cold start).
 
-// FloorRun is what one floor load measured, printed as JSON.
+// FloorRun is what one floor load measured, printed as JSON. The floor is
+// the loader process's wall time, measured from outside like the tools';
+// these are its parts.
 type FloorRun struct {
-	// Prepare is reading the manifests, computing and encoding (not clocked).
-	Prepare time.Duration
+	// Read is reading and decoding the manifests, Compute the desired
+	// state, Encode the requests.
+	Read, Compute, Encode time.Duration
 	// Link is the link and its addresses, Sets the sets and members, IPVS
-	// the virtual and real servers; Kernel is their sum, the floor.
+	// the virtual and real servers; Kernel is their sum: the kernel's part.
 	Link, Sets, IPVS, Kernel time.Duration
 	// Requests are the netlink requests sent; Sendmsgs the system calls.
 	Requests, Sendmsgs int
@@ -64,12 +67,11 @@ func floorCmd(args []string) error {
 	nodeIP := fs.String("node-ip", "10.10.0.1", "the node's address")
 	node := fs.String("node-name", "node-1", "the node's name")
 	_ = fs.Parse(args)
-	start := time.Now()
-	batches, err := floorRequests(*dir, *node, netip.MustParseAddr(*nodeIP))
+	var run FloorRun
+	batches, err := floorRequests(*dir, *node, netip.MustParseAddr(*nodeIP), &run)
 	if err != nil {
 		return err
 	}
-	run := FloorRun{Prepare: time.Since(start)}
 	for i, b := range batches {
 		took, sendmsgs, err := sendBatch(b.proto, b.reqs)
 		if err != nil {
@@ -99,14 +101,19 @@ type floorBatch struct {
 
 // floorRequests computes the desired state and encodes it: link and
 // addresses, sets and members, IPVS.
-func floorRequests(dir, nodeName string, nodeIP netip.Addr) ([]floorBatch, error) {
+func floorRequests(dir, nodeName string, nodeIP netip.Addr, run *FloorRun) ([]floorBatch, error) {
+	start := time.Now()
 	objs, err := manifest.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	run.Read = time.Since(start)
+	start = time.Now()
 	x, _ := desired.Build(desired.NewInput(config.Default(), desired.Node{Name: nodeName, Addresses: []netip.Addr{nodeIP},
 		PrimaryAddresses: []netip.Addr{nodeIP}}), objs.Services, objs.EndpointSlices)
 	s := x.State()
+	run.Compute = time.Since(start)
+	defer func(start time.Time) { run.Encode = time.Since(start) }(time.Now())
 	route := [][]byte{newDummyLink(state.LinkName, floorIfindex)}
 	addrs := make([]netip.Addr, 0, len(s.Addresses))
 	for a := range s.Addresses {

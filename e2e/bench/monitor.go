@@ -19,7 +19,9 @@ import (
 // The netlink monitor counts, from outside the daemon, the netlink requests
 // every program in a namespace sends to the kernel: an nlmon link in the
 // namespace copies each netlink message to packet sockets, and a packet
-// socket on it sees every request with its protocol. It is how "one change
+// socket on it sees every message with its protocol. Every copy arrives as
+// an outgoing packet whichever way it went; requests are the messages with
+// NLM_F_REQUEST (the kernel's answers and notifications have none). It is how "one change
 // costs its minimal operations" and "an idle resync writes nothing" are
 // checked without trusting the daemon's own count. Capturing costs the
 // kernel a copy per message, so no timed run has a monitor.
@@ -69,7 +71,6 @@ type monitor struct {
 
 const (
 	nlmonLink     = "nlmon0"
-	packetKernel  = 7 // PACKET_KERNEL: a netlink message to the kernel
 	monitorMarker = 0x6d6f6e00
 )
 
@@ -130,11 +131,9 @@ func (m *monitor) read() {
 		if err != nil {
 			return
 		}
-		ll, ok := from.(*unix.SockaddrLinklayer)
-		if !ok || ll.Pkttype != packetKernel {
-			continue
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
+			m.count(int(htons(ll.Protocol)), buf[:n])
 		}
-		m.count(int(htons(ll.Protocol)), buf[:n])
 	}
 }
 
@@ -148,13 +147,18 @@ func (m *monitor) count(proto int, b []byte) {
 			return
 		}
 		typ, seq := binary.NativeEndian.Uint16(b[4:6]), binary.NativeEndian.Uint32(b[8:12])
-		if proto == unix.NETLINK_ROUTE && typ == unix.NLMSG_NOOP && seq&^0xff == monitorMarker {
+		request := binary.NativeEndian.Uint16(b[6:8])&unix.NLM_F_REQUEST != 0
+		switch {
+		case !request:
+		case proto == unix.NETLINK_ROUTE && typ == unix.NLMSG_NOOP && seq&^0xff == monitorMarker:
 			select {
 			case m.marks <- seq:
 			default:
 			}
-		} else if k := m.classify(proto, typ, b[unix.NLMSG_HDRLEN:l]); k != "" {
-			m.counts[k]++
+		default:
+			if k := m.classify(proto, typ, b[unix.NLMSG_HDRLEN:l]); k != "" {
+				m.counts[k]++
+			}
 		}
 		b = b[(l+3)&^3:]
 	}

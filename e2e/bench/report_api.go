@@ -24,7 +24,7 @@ func (r *reportWriter) api(res *Results) {
 	}
 	r.f("#### Against kube-proxy v1.34.4 (ipvs mode), through the API server\n\n")
 	r.f("The objects are created through the API server on the host before each daemon starts. Each daemon runs alone, in a fresh network namespace with the same node address, and both read the same KubeProxyConfiguration file (the same `ipvs.syncPeriod`, `minSyncPeriod: 0s`, kube-proxy's default verbosity). ")
-	r.f("Each change is made on an idle daemon: the guest's CPUs idle and no periodic sync due within two minutes (kube-proxy's next periodic sync comes a sync period after its last sync of any kind, read from its `kubeproxy_sync_proxy_rules_last_timestamp_seconds`). ")
+	r.f("Each change is made on an idle daemon: the guest's CPUs idle and no periodic sync due soon (40 s at 1,000 Services, 3 minutes from 5,000; kube-proxy's next periodic sync comes a sync period after its last sync of any kind, read from its `kubeproxy_sync_proxy_rules_last_timestamp_seconds`). ")
 	r.f("*Visible* is from the API call to the kernel showing the change (one destination dump polled every 20 ms). The first full sync of kube-proxy is read from that metric, ipvs-proxy's from its sync events; an idle resync's time is each daemon's own measure (kube-proxy's `sync_proxy_rules_duration_seconds`). Peak RSS and CPU are from each process's start to the end of its idle resync, the same point for both.\n\n")
 	for _, a := range res.API {
 		ours, kp := a.Ours, a.KubeProxy

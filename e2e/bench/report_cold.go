@@ -12,6 +12,14 @@ import (
 func floorTimes(s *ScaleResult) []time.Duration {
 	var out []time.Duration
 	for _, f := range s.Floor {
+		out = append(out, f.Wall)
+	}
+	return out
+}
+
+func floorKernelTimes(s *ScaleResult) []time.Duration {
+	var out []time.Duration
+	for _, f := range s.Floor {
 		out = append(out, f.Kernel)
 	}
 	return out
@@ -56,29 +64,28 @@ func ratio(a, b []time.Duration) float64 {
 func (r *reportWriter) coldStart(res *Results) {
 	r.f("#### Cold start: empty kernel to fully programmed\n\n")
 	r.f("Each repetition in a fresh network namespace, the three sides interleaved; medians with (min–max) over the repetitions. ")
-	r.f("**Floor**: the floor loader's clocked part (its requests encoded before the clock; batched as netlink allows). ")
-	r.f("**Tools**: `ip -batch`, `ipset restore`, `ipvsadm -R`, wall times summed. ")
+	r.f("**Floor**: the floor loader, a prebuilt program of the benchmark, from its start to its exit: it reads the manifests and computes the desired state with ipvs-proxy's own code, then sends ipvs-proxy's own requests as batched as netlink allows (megabytes per sendmsg, no acknowledgement asked for but the last, set members packed many per request); *its kernel part* is the sending alone. ")
+	r.f("**Tools**: `ip -batch`, `ipset restore`, `ipvsadm -R`, wall times summed, from the plan's output. ")
 	r.f("**ipvs-proxy**: from starting the process to the end of its first full sync (its sync event), reading the manifests, the iptables rules and the sysctls included, which neither the floor nor the tools do.\n\n")
-	r.f("| Services | virtual / real servers | set members / addresses | floor | tools | ipvs-proxy | ipvs-proxy / floor | ipvs-proxy / tools | ipvs-proxy's kernel messages | tools' requests | peak RSS |\n")
-	r.f("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	r.f("| Services | virtual / real servers | set members / addresses | floor | its kernel part | tools | ipvs-proxy | ipvs-proxy / floor | ipvs-proxy / tools | ipvs-proxy's kernel messages | tools' requests | peak RSS |\n")
+	r.f("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Scale {
 		var rss []time.Duration
 		msgs := 0
 		for _, o := range s.Ours {
 			rss, msgs = append(rss, time.Duration(o.PeakRSS)), o.Messages
 		}
-		r.f("| %s | %s / %s | %s / %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %s |\n", num(s.N), num(s.VirtualServers),
-			num(s.RealServers), num(s.Members), num(s.Addresses), durSpread(floorTimes(s)).durRange(),
+		r.f("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %s |\n", num(s.N), num(s.VirtualServers),
+			num(s.RealServers), num(s.Members), num(s.Addresses), durSpread(floorTimes(s)).durRange(), durSpread(floorKernelTimes(s)).durRange(),
 			durSpread(toolTimes(s)).durRange(), durSpread(oursTimes(s)).durRange(), ratio(oursTimes(s), floorTimes(s)),
 			ratio(oursTimes(s), toolTimes(s)), num(msgs), num(s.ToolLines), mb(int64(durSpread(rss).med)))
 	}
 	r.f("\nCPU time (user + system, from /proc: the process and the children it waited for), medians:\n\n")
-	r.f("| Services | floor loader process (wall) | floor: user / system | tools: user / system | ipvs-proxy: user / system | ipvs-proxy's CPU / wall |\n|---|---|---|---|---|---|\n")
+	r.f("| Services | floor: user / system | tools: user / system | ipvs-proxy: user / system | ipvs-proxy's CPU / wall |\n|---|---|---|---|---|\n")
 	for _, s := range res.Scale {
 		var fl, tl, ol []framework.CPUTimes
-		var walls []time.Duration
 		for _, f := range s.Floor {
-			fl, walls = append(fl, f.CPU), append(walls, f.Wall)
+			fl = append(fl, f.CPU)
 		}
 		for _, t := range s.Tools {
 			tl = append(tl, t.CPU)
@@ -93,67 +100,89 @@ func (r *reportWriter) coldStart(res *Results) {
 		if w := durSpread(oursTimes(s)).med; w > 0 {
 			share = (ou.med + os.med) / w
 		}
-		r.f("| %s | %s | %s / %s | %s / %s | %s / %s | %.0f%% |\n", num(s.N), durSpread(walls).durRange(), dur(time.Duration(fu.med)),
+		r.f("| %s | %s / %s | %s / %s | %s / %s | %.0f%% |\n", num(s.N), dur(time.Duration(fu.med)),
 			dur(time.Duration(fs.med)), dur(time.Duration(tu.med)), dur(time.Duration(ts.med)), dur(time.Duration(ou.med)),
 			dur(time.Duration(os.med)), share*100)
 	}
 	r.f("\nThe floor and the tools by part, medians:\n\n")
-	r.f("| Services | floor: link and addresses | floor: sets | floor: IPVS | floor requests / sendmsgs | ip -batch | ipset restore | ipvsadm -R |\n|---|---|---|---|---|---|---|---|\n")
+	r.f("| Services | floor: read | compute | encode | link and addresses | sets | IPVS | requests / sendmsgs | ip -batch | ipset restore | ipvsadm -R |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Scale {
-		var fl, fs, fi, ti, tset, tv []time.Duration
+		var rd, cp, en, fl, fs, fi, ti, tset, tv []time.Duration
 		reqs, sends := 0, 0
 		for _, f := range s.Floor {
+			rd, cp, en = append(rd, f.Read), append(cp, f.Compute), append(en, f.Encode)
 			fl, fs, fi = append(fl, f.Link), append(fs, f.Sets), append(fi, f.IPVS)
 			reqs, sends = f.Requests, f.Sendmsgs
 		}
 		for _, t := range s.Tools {
 			ti, tset, tv = append(ti, t.IP), append(tset, t.IPSet), append(tv, t.IPVSADM)
 		}
-		r.f("| %s | %s | %s | %s | %s / %s | %s | %s | %s |\n", num(s.N), durSpread(fl).durRange(), durSpread(fs).durRange(),
+		r.f("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s |\n", num(s.N), dur(time.Duration(durSpread(rd).med)),
+			dur(time.Duration(durSpread(cp).med)), dur(time.Duration(durSpread(en).med)), durSpread(fl).durRange(), durSpread(fs).durRange(),
 			durSpread(fi).durRange(), num(reqs), num(sends), durSpread(ti).durRange(), durSpread(tset).durRange(), durSpread(tv).durRange())
 	}
 	r.f("\n")
 }
 
-// coldPhases are the columns of the phase table, in order.
-var coldPhases = []string{"source", "compute", "observe", "plan", "apply/link", "apply/sysctl", "apply/ipvs", "apply/ipset",
-	"apply/iptables", "record"}
+// startPhases and syncPhases are the columns of the phase tables, in order.
+var (
+	startPhases = []string{"init/exec", "init/config", "init/kernel", "init/scheduler", "init/servers", "init/other", "source"}
+	syncPhases  = []string{"compute", "observe", "plan", "apply/link", "apply/sysctl", "apply/ipvs", "apply/ipset",
+		"apply/iptables", "apply/conntrack", "record"}
+)
 
 // phases shows where ipvs-proxy's cold start spends its time.
 func (r *reportWriter) phases(res *Results) {
 	r.f("#### ipvs-proxy's cold start by phase\n\n")
-	r.f("Medians over the repetitions, from the first full sync's event. *init* is from starting the process to the proxier waiting for its source (the Go runtime, the config, opening the kernel interfaces); *source* is that wait: reading and decoding the manifests; then the sync's own phases; *other* is what is left of the total (the gaps between them, garbage collection stalls).\n\n")
-	r.f("| Services | init")
-	for _, p := range coldPhases {
+	r.f("Medians over the repetitions, from the first full sync's event. Before the first sync: *init/exec* is from the process's start to its command running (the Go runtime and package initialisation), *config* reading the configuration and setting up logging, *kernel* opening the kernel interfaces (and choosing the iptables backend), *scheduler* checking the scheduler, *servers* the metrics, health and source set-up, *other* up to the proxier waiting for its source, and *source* that wait: reading and decoding the manifests. *gap* is what the phases leave of the total (garbage collection stalls, scheduling).\n\n")
+	r.table(res, startPhases, func(s *ScaleResult, o ColdStart, sum time.Duration) time.Duration { return 0 }, "")
+	r.table(res, syncPhases, func(s *ScaleResult, o ColdStart, sum time.Duration) time.Duration { return o.Sync - sum }, "gap")
+}
+
+// table renders one phase table; rest computes an extra last column.
+func (r *reportWriter) table(res *Results, names []string, rest func(*ScaleResult, ColdStart, time.Duration) time.Duration, restName string) {
+	r.f("| Services")
+	for _, p := range names {
 		r.f(" | %s", p)
 	}
-	r.f(" | other | total |\n|---|---")
-	for range coldPhases {
+	if restName != "" {
+		r.f(" | %s", restName)
+	}
+	r.f(" | total |\n|---")
+	for range names {
 		r.f("|---")
 	}
-	r.f("|---|---|\n")
+	if restName != "" {
+		r.f("|---")
+	}
+	r.f("|---|\n")
 	for _, s := range res.Scale {
 		if len(s.Ours) == 0 {
 			continue
 		}
-		var inits []time.Duration
 		by := map[string][]time.Duration{}
-		var others []time.Duration
+		var rests, totals []time.Duration
 		for _, o := range s.Ours {
-			inits = append(inits, o.Init)
-			rest := o.Time - o.Init
-			for _, p := range coldPhases {
+			var sum time.Duration
+			for _, p := range names {
 				d := phaseOf(o.Phases, p)
 				by[p] = append(by[p], d)
-				rest -= d
+				sum += d
 			}
-			others = append(others, rest)
+			rests, totals = append(rests, rest(s, o, sum)), append(totals, sum)
 		}
-		r.f("| %s | %s", num(s.N), dur(time.Duration(durSpread(inits).med)))
-		for _, p := range coldPhases {
+		r.f("| %s", num(s.N))
+		for _, p := range names {
 			r.f(" | %s", dur(time.Duration(durSpread(by[p]).med)))
 		}
-		r.f(" | %s | %s |\n", signedDur(time.Duration(durSpread(others).med)), dur(time.Duration(durSpread(oursTimes(s)).med)))
+		if restName != "" {
+			r.f(" | %s", signedDur(time.Duration(durSpread(rests).med)))
+			totals = nil
+			for _, o := range s.Ours {
+				totals = append(totals, o.Sync)
+			}
+		}
+		r.f(" | %s |\n", dur(time.Duration(durSpread(totals).med)))
 	}
 	r.f("\n")
 }
@@ -173,7 +202,7 @@ func (r *reportWriter) fits(res *Results) {
 		name  string
 		times func(*ScaleResult) []time.Duration
 	}
-	sides := []side{{"floor", floorTimes}, {"tools", toolTimes}, {"ipvs-proxy", oursTimes}}
+	sides := []side{{"floor", floorTimes}, {"floor, its kernel part", floorKernelTimes}, {"tools", toolTimes}, {"ipvs-proxy", oursTimes}}
 	r.f("#### Fixed and per-object cost\n\n")
 	r.f("Least-squares lines through every repetition at 1,000 Services and more: time = fixed + per object × objects, where objects are the virtual servers, real servers, set members and addresses (%s per Service in this workload).\n\n",
 		objectsPerService(res))

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"log"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,18 +39,59 @@ func cpuIdle() (idle, total uint64) {
 // settle waits until the guest's CPUs are at least 90% idle over half a
 // second (a deleted namespace with 100,000 real servers is torn down by a
 // kernel worker for seconds; a daemon may still be collecting garbage), at
-// most limit. It returns how long it waited.
+// most limit, and says so when they never were. It returns how long it
+// waited.
 func settle(limit time.Duration) time.Duration {
 	start := time.Now()
+	idle := 0.0
+	var p0, p1 map[string]int64
 	for time.Since(start) < limit {
 		i0, t0 := cpuIdle()
+		p0 = procTicks()
 		time.Sleep(500 * time.Millisecond)
 		i1, t1 := cpuIdle()
-		if t1 > t0 && float64(i1-i0)/float64(t1-t0) >= 0.9 {
-			break
+		p1 = procTicks()
+		if t1 > t0 {
+			idle = float64(i1-i0) / float64(t1-t0)
+		}
+		if idle >= 0.9 {
+			return time.Since(start)
 		}
 	}
+	var busy []string
+	for name, t := range p1 {
+		if d := t - p0[name]; d > 0 {
+			busy = append(busy, fmt.Sprintf("%s %d", name, d))
+		}
+	}
+	sort.Strings(busy)
+	log.Printf("settle: the CPUs were still %.0f%% busy after %s, going on; ticks in the last half second: %s",
+		(1-idle)*100, limit, strings.Join(busy, ", "))
 	return time.Since(start)
+}
+
+// procTicks returns the CPU ticks of every process by "pid/command".
+func procTicks() map[string]int64 {
+	out := map[string]int64{}
+	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		out[strings.Split(p, "/")[2]+"/"+string(b[i+1:j])] = u + s
+	}
+	return out
 }
 
 // ipvsCounts counts virtual and real servers in a process's namespace from

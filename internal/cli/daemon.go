@@ -44,9 +44,11 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 		return err
 	}
 	defer closeKernel()
+	f.startup.step("kernel")
 	if err := checkScheduler(k, cfg.IPVS.Scheduler); err != nil {
 		return err
 	}
+	f.startup.step("scheduler")
 	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
 	var injector *fault.Injector
 	if f.faultRate > 0 || f.faultFile != "" {
@@ -70,7 +72,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	if err != nil {
 		return err
 	}
-	onSync, closeEvents, err := syncEvents(f.syncEvents, log)
+	onSync, closeEvents, err := syncEvents(f.syncEvents, f.startup, log)
 	if err != nil {
 		return err
 	}
@@ -92,6 +94,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	if err != nil {
 		return err
 	}
+	f.startup.step("servers")
 	if statsKernel != nil && f.trafficPeriod > 0 {
 		traffic := status.NewTraffic(statsKernel.ServiceStats, namespaceFilter(p.Origins(), f.trafficNamespaces), f.trafficPeriod, log.Named("traffic"))
 		m.Registry.MustRegister(traffic)
@@ -134,7 +137,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 
 // syncEvents opens the --sync-events file, if any, and returns the
 // proxier's OnSync that appends to it.
-func syncEvents(path string, log *zap.Logger) (func(proxier.SyncStats), func(), error) {
+func syncEvents(path string, start *startup, log *zap.Logger) (func(proxier.SyncStats), func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
 	}
@@ -142,9 +145,14 @@ func syncEvents(path string, log *zap.Logger) (func(proxier.SyncStats), func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	failed := false
+	failed, first := false, true
 	onSync := func(st proxier.SyncStats) {
-		if err := w.Write(st.Event()); err != nil && !failed {
+		e := st.Event()
+		if first {
+			first = false
+			start.first(&e)
+		}
+		if err := w.Write(e); err != nil && !failed {
 			failed = true // said once: the daemon keeps syncing without the record
 			log.Warn("cannot write the sync events file", zap.String("file", path), zap.Error(err))
 		}

@@ -47,6 +47,8 @@ type runFlags struct {
 	// nf_conntrack's hashsize); empty skips them. The command sets the real
 	// ones (app), so that tests never change the host's.
 	oomScoreFile, hashsizeFile string
+	// startup times the start for the first sync event (nil: untimed).
+	startup *startup
 }
 
 // addRunFlags defines run's flags on fs.
@@ -132,6 +134,7 @@ cleanly with exit status 3 so that it is restarted.`,
 
 // runDaemon runs the daemon until SIGTERM or SIGINT.
 func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
+	f.startup = newStartup()
 	if err := f.validate(); err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -173,6 +176,7 @@ func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
 		return cleanupKernel(k, cfg, &cleanupFlags{}, stdout, stderr)
 	}
 	f.oomScoreFile, f.hashsizeFile = a.oomScoreFile, a.hashsizeFile
+	f.startup.step("config")
 	ctx, stop := a.signals()
 	defer stop()
 	open := func(log *zap.Logger) (kernel.Kernel, func(), error) { return a.openKernel(log, f.iptablesBackend) }

@@ -49,9 +49,9 @@ func TestMonitorClassify(t *testing.T) {
 		data  []byte
 		want  string
 	}{
-		{unix.NETLINK_GENERIC, 30, []byte{5}, "ipvs write"},  // NEW_DEST
-		{unix.NETLINK_GENERIC, 30, []byte{4}, "ipvs read"},   // GET_SERVICE
-		{unix.NETLINK_GENERIC, 16, []byte{3}, "genl other"},  // the controller
+		{unix.NETLINK_GENERIC, 30, []byte{5}, "ipvs write"}, // NEW_DEST
+		{unix.NETLINK_GENERIC, 30, []byte{4}, "ipvs read"},  // GET_SERVICE
+		{unix.NETLINK_GENERIC, 16, []byte{3}, "genl other"}, // the controller
 		{unix.NETLINK_ROUTE, unix.RTM_NEWADDR, nil, "address write"},
 		{unix.NETLINK_ROUTE, unix.RTM_GETADDR, nil, "route read"},
 		{unix.NETLINK_NETFILTER, unix.NFNL_SUBSYS_IPSET<<8 | 9, nil, "ipset write"}, // ADD

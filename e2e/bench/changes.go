@@ -206,19 +206,14 @@ func idleResync(d *daemon, every time.Duration, mon *monitor) (Resync, error) {
 	if mon != nil {
 		before = mon.Counts()
 	}
-	cpu0, err := d.proc.CPU()
-	if err != nil {
-		return Resync{}, err
-	}
+	cpu := sampleCPU(d.proc)
 	s, err := d.next(every+10*time.Minute, framework.IsFull)
+	time.Sleep(2 * cpuSampleEvery)
+	cpu.stop()
 	if err != nil {
 		return Resync{}, err
 	}
-	cpu1, err := d.proc.CPU()
-	if err != nil {
-		return Resync{}, err
-	}
-	r := Resync{Took: s.Took(), Phases: s.Phases, Ops: s.Ops, Messages: s.Messages, CPU: cpu1.Sub(cpu0)}
+	r := Resync{Took: s.Took(), Phases: s.Phases, Ops: s.Ops, Messages: s.Messages, CPU: cpu.between(s.Start, s.End)}
 	if mon != nil {
 		r.Counted = mon.Counts().Sub(before)
 	}

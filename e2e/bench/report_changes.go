@@ -100,7 +100,7 @@ var resyncPhases = []string{"compute", "observe/ipvs", "observe/addresses", "obs
 
 func (r *reportWriter) resyncs(res *Results) {
 	r.f("#### Idle resync (periodic full sync, nothing changed)\n\n")
-	r.f("Its time and phases from its sync event (the four reads of *observe* run at once; *observe* is all of them); CPU is the daemon's from the end of the previous sync to the end of this one.\n\n")
+	r.f("Its time and phases from its sync event (the four reads of *observe* run at once; *observe* is all of them); CPU is the daemon's during the sync (its CPU times sampled every 100 ms: up to 0.2 s of idle time more).\n\n")
 	r.f("| Services | took | CPU (user + system) | write ops | messages")
 	for _, p := range resyncPhases {
 		r.f(" | %s", p)

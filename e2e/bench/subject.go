@@ -23,8 +23,9 @@ type subject interface {
 	// changeSyncs returns ipvs-proxy's sinceChange and ops of the syncs
 	// since start (zero for kube-proxy, which has no such record).
 	changeSyncs(start time.Time) (time.Duration, int)
-	// idleResync waits for the next periodic sync and returns its duration.
-	idleResync(timeout time.Duration) (time.Duration, error)
+	// idleResync waits for the next periodic sync and returns when it
+	// ended and its duration.
+	idleResync(timeout time.Duration) (time.Time, time.Duration, error)
 	stop()
 }
 
@@ -79,10 +80,10 @@ func (o *oursAPI) changeSyncs(start time.Time) (time.Duration, int) {
 	return last.End.Sub(first.End) + first.SinceChange, ops
 }
 
-func (o *oursAPI) idleResync(timeout time.Duration) (time.Duration, error) {
+func (o *oursAPI) idleResync(timeout time.Duration) (time.Time, time.Duration, error) {
 	o.d.drain()
 	s, err := o.d.next(timeout, framework.IsFull)
-	return s.Took(), err
+	return s.End, s.Took(), err
 }
 
 func (o *oursAPI) stop() { _, _ = o.d.proc.Stop(20 * time.Second) }
@@ -159,13 +160,17 @@ func (k *kubeProxyAPI) waitSync(count float64, timeout time.Duration) (float64, 
 
 func (k *kubeProxyAPI) changeSyncs(time.Time) (time.Duration, int) { return 0, 0 }
 
-func (k *kubeProxyAPI) idleResync(timeout time.Duration) (time.Duration, error) {
+func (k *kubeProxyAPI) idleResync(timeout time.Duration) (time.Time, time.Duration, error) {
 	_, count, sum0, err := k.scrape()
 	if err != nil {
-		return 0, err
+		return time.Time{}, 0, err
 	}
 	sum, err := k.waitSync(count, timeout)
-	return time.Duration((sum - sum0) * 1e9), err
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	last, _, _, err := k.scrape()
+	return last, time.Duration((sum - sum0) * 1e9), err
 }
 
 func (k *kubeProxyAPI) stop() { _, _ = k.p.Stop(20 * time.Second) }

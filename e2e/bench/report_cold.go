@@ -209,20 +209,20 @@ func (r *reportWriter) fits(res *Results) {
 	r.f("| Side | fixed | per object | per Service | R² | points |\n|---|---|---|---|---|---|\n")
 	for _, sd := range sides {
 		var xs, ys []float64
-		perSvc := 0.0
+		perSvc, sizes := 0.0, 0
 		for _, s := range res.Scale {
-			if s.N < 1000 {
+			if s.N < 1000 || len(sd.times(s)) == 0 {
 				continue
 			}
-			perSvc = float64(s.objects()) / float64(s.N)
+			perSvc, sizes = float64(s.objects())/float64(s.N), sizes+1
 			for _, t := range sd.times(s) {
 				xs, ys = append(xs, float64(s.objects())), append(ys, float64(t))
 			}
 		}
-		f := fitLine(xs, ys)
-		if f.points < 2 {
-			continue
+		if sizes < 2 {
+			continue // a line needs two sizes
 		}
+		f := fitLine(xs, ys)
 		r.f("| %s | %s | %s | %s | %.3f | %d |\n", sd.name, signedDur(time.Duration(f.fixed)), dur(time.Duration(f.perUnit)),
 			dur(time.Duration(f.perUnit*perSvc)), f.r2, f.points)
 	}

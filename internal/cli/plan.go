@@ -49,6 +49,12 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		node.Addresses = append(node.Addresses, a.Unmap())
 	}
+	if len(node.Addresses) == 0 {
+		// The node's addresses decide which IP families it serves: without
+		// one nothing at all would be planned, which looks like success.
+		fmt.Fprintln(stderr, "plan: no node address: pass --node-ip with the node's addresses (its IP families decide what is planned; NodePorts listen on them)")
+		return 2
+	}
 	node.PrimaryAddresses = node.Addresses
 	objs, err := manifest.ReadDir(*dir)
 	if err != nil {

@@ -222,7 +222,9 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 	}
 	seen := map[netip.Addr]bool{}
 	var all []netip.Addr
-	for _, a := range append(addrs, n.PrimaryAddresses...) {
+	// the Node's primary address of each family serves NodePorts even when
+	// the host's addresses cannot be listed
+	for _, a := range append(addrs, desired.PrimaryPerFamily(n.PrimaryAddresses)...) {
 		if !seen[a] {
 			seen[a] = true
 			all = append(all, a)

@@ -255,12 +255,16 @@ func (s *Source) probe(ctx context.Context) error {
 // NodeInfo extracts what compute needs from a Node object.
 func NodeInfo(n *v1.Node) desired.Node {
 	out := desired.Node{Name: n.Name, Labels: n.Labels}
-	for _, a := range n.Status.Addresses {
-		if a.Type != v1.NodeInternalIP {
-			continue
-		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil {
-			out.PrimaryAddresses = append(out.PrimaryAddresses, ip.Unmap())
+	// InternalIPs first, then ExternalIPs, as kube-proxy orders them when it
+	// picks the node's primary address of each family (GetNodeHostIPs).
+	for _, typ := range []v1.NodeAddressType{v1.NodeInternalIP, v1.NodeExternalIP} {
+		for _, a := range n.Status.Addresses {
+			if a.Type != typ {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				out.PrimaryAddresses = append(out.PrimaryAddresses, ip.Unmap())
+			}
 		}
 	}
 	cidrs := n.Spec.PodCIDRs

@@ -20,7 +20,8 @@ type Fragment struct {
 	// HealthCheckNodePort is the port of the Service's health check server
 	// (LoadBalancer with externalTrafficPolicy Local), 0 if none.
 	HealthCheckNodePort uint16
-	// LocalEndpoints counts this node's endpoints (answered by the health check).
+	// LocalEndpoints counts this node's ready endpoints, one per address
+	// (what the health check reports, as kube-proxy counts them).
 	LocalEndpoints int
 	// Errors are the Service's and its EndpointSlices' invalid fields.
 	Errors []error
@@ -46,7 +47,7 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 		}
 		f.Errors = append(f.Errors, serrs.errs...)
 	}
-	b := fragmentBuilder{in: in, s: s, f: f, local: map[state.RSKey]bool{}}
+	b := fragmentBuilder{in: in, s: s, f: f, localReady: map[state.Family]map[netip.Addr]bool{}}
 	for fam, vip := range s.clusterIPs {
 		if !in.families[fam] {
 			continue // this node has no address of that family
@@ -59,16 +60,21 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 			b.member(SetName(SetHealthCheckNodePort, fam), state.SetEntry{Port: s.healthCheckNodePort})
 		}
 	}
-	f.LocalEndpoints = len(b.local)
+	for _, ips := range b.localReady {
+		// kube-proxy runs one proxier per family and each reports its own
+		// count: a dual-stack pod counts once, not once per family
+		f.LocalEndpoints = max(f.LocalEndpoints, len(ips))
+	}
 	return f
 }
 
 // fragmentBuilder accumulates one Service's fragment.
 type fragmentBuilder struct {
-	in    *Input
-	s     *service
-	f     *Fragment
-	local map[state.RSKey]bool
+	in *Input
+	s  *service
+	f  *Fragment
+	// localReady holds this node's ready endpoint addresses, per family.
+	localReady map[state.Family]map[netip.Addr]bool
 }
 
 func (b *fragmentBuilder) member(set string, e state.SetEntry) {
@@ -94,8 +100,13 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 		external = local
 	}
 	for _, e := range eps {
+		if e.local && e.ready {
+			if b.localReady[fam] == nil {
+				b.localReady[fam] = map[netip.Addr]bool{}
+			}
+			b.localReady[fam][e.addr] = true
+		}
 		if e.local && (e.ready || (e.serving && e.terminating)) {
-			b.local[e.key()] = true
 			b.member(SetName(SetLoopBack, fam), state.SetEntry{Addr: e.addr, Proto: p.proto, Port: e.port, Addr2: e.addr})
 		}
 	}

@@ -22,6 +22,12 @@ type Index struct {
 	addrs   map[netip.Addr]int
 	members map[state.SetMember]int
 	setSpec map[string]state.SetSpec
+	// hcClaims are the Services wanting each healthCheckNodePort, sorted;
+	// the first one keeps it.
+	hcClaims map[uint16][]string
+	// conflictChanged holds Services whose conflicts with others may have
+	// changed because another Service was replaced (see TakeConflictChanges).
+	conflictChanged map[string]struct{}
 }
 
 type claim struct {
@@ -54,7 +60,8 @@ func touch(t *Touched, f *Fragment) {
 // of Services (see Base).
 func NewIndex(base *state.State) *Index {
 	x := &Index{base: base, frags: map[string]*Fragment{}, claims: map[state.VSKey][]claim{},
-		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{}}
+		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{},
+		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}}
 	for name, set := range base.Sets {
 		x.setSpec[name] = set.SetSpec
 	}
@@ -88,6 +95,9 @@ func (x *Index) apply(service string, f *Fragment, delta int) {
 	for _, s := range f.Services {
 		x.claim(service, s, delta)
 	}
+	if f.HealthCheckNodePort != 0 {
+		x.claimHealthCheck(service, f.HealthCheckNodePort, delta)
+	}
 	for _, a := range f.Addresses {
 		if x.addrs[a] += delta; x.addrs[a] <= 0 {
 			delete(x.addrs, a)
@@ -105,6 +115,11 @@ func (x *Index) apply(service string, f *Fragment, delta int) {
 
 func (x *Index) claim(service string, s *state.Service, delta int) {
 	cs := x.claims[s.Key]
+	for _, c := range cs {
+		if c.service != service {
+			x.conflictChanged[c.service] = struct{}{}
+		}
+	}
 	i := slices.IndexFunc(cs, func(c claim) bool { return c.service == service })
 	switch {
 	case delta < 0 && i >= 0:
@@ -159,6 +174,9 @@ func (x *Index) Errors(service string) []error {
 		if cs := x.claims[s.Key]; len(cs) > 1 && cs[0].service != service {
 			out = append(out, fmt.Errorf("Service %s: virtual server %s is also wanted by Service %s, which keeps it", service, s.Key, cs[0].service))
 		}
+	}
+	if err := x.healthCheckConflict(service, f); err != nil {
+		out = append(out, err)
 	}
 	return out
 }

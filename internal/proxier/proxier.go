@@ -49,6 +49,9 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
 	CPUs int
+	// KernelRelease is the running kernel's release (uname -r): it decides
+	// net/ipv4/vs/conn_reuse_mode (see desired.ConnReuseMode).
+	KernelRelease string
 	// OnSync, if set, is called after every sync with what it did (benchmarks, tests).
 	OnSync func(SyncStats)
 	// HealthChecks, if set, is called with every healthCheckNodePort (of
@@ -78,17 +81,11 @@ type Proxier struct {
 	errs     map[string][]error
 	// lastValid is each Service's last version that was not rejected.
 	lastValid map[string]*Service
-	// checks holds the health-check node ports by Service; checksDirty says they changed.
-	checks      map[string]checkEntry
-	checksDirty bool
+	// checks are the health-check node ports last handed to HealthChecks.
+	checks map[uint16]desired.HealthCheck
 	needFull    bool
 	views       chan chan<- *View
 	origins     Origins
-}
-
-type checkEntry struct {
-	port  uint16
-	local int
 }
 
 // New returns a Proxier; it does no I/O until Run.
@@ -109,7 +106,7 @@ func New(cfg Config) *Proxier {
 		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
-		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true,
+		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true,
 		views: make(chan chan<- *View)}
 }
 
@@ -232,5 +229,6 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 	}
 	n.Addresses = all
 	n.CPUs = p.cfg.CPUs
+	n.KernelRelease = p.cfg.KernelRelease
 	return desired.NewInput(p.cfg.Config, n)
 }

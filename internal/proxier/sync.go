@@ -76,39 +76,32 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
-		p.noteHealthCheck(key, f)
+	}
+	// Services that shared a virtual server or health check port with a
+	// changed one may have won or lost it: their errors are told again (a
+	// Service whose errors did not change is not reported twice).
+	for _, key := range p.index.TakeConflictChanges() {
+		p.reportErrors(key)
 	}
 	p.origins.update(p.index, t.Services)
 	return t, len(keys)
 }
 
-// noteHealthCheck tracks a Service's health-check node port.
-func (p *Proxier) noteHealthCheck(key string, f *desired.Fragment) {
-	var e checkEntry
-	if f != nil && f.HealthCheckNodePort != 0 {
-		e = checkEntry{port: f.HealthCheckNodePort, local: f.LocalEndpoints}
-	}
-	if p.checks[key] == e {
-		return
-	}
-	if e.port == 0 {
-		delete(p.checks, key)
-	} else {
-		p.checks[key] = e
-	}
-	p.checksDirty = true
-}
-
-// publishHealthChecks hands the health-check node ports to the servers.
+// publishHealthChecks hands the health-check node ports, each with the
+// Service that keeps it, to the servers when they changed.
 func (p *Proxier) publishHealthChecks() {
-	if !p.checksDirty || p.cfg.HealthChecks == nil {
+	if p.cfg.HealthChecks == nil || p.index == nil {
 		return
 	}
-	p.checksDirty = false
-	out := make(map[uint16]HealthCheck, len(p.checks))
-	for key, e := range p.checks {
-		ns, name, _ := strings.Cut(key, "/")
-		out[e.port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: e.local}
+	now := p.index.HealthChecks()
+	if maps.Equal(now, p.checks) {
+		return
+	}
+	p.checks = now
+	out := make(map[uint16]HealthCheck, len(now))
+	for port, c := range now {
+		ns, name, _ := strings.Cut(c.Service, "/")
+		out[port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: c.LocalEndpoints}
 	}
 	p.cfg.HealthChecks(out)
 }
@@ -371,5 +364,6 @@ func sameInput(a, b *desired.Input) bool {
 	}
 	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
 		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
-		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs
+		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs &&
+		a.Node.KernelRelease == b.Node.KernelRelease
 }

@@ -39,6 +39,8 @@ type Client struct {
 	NS string
 	// Source is the local IP to send from; "" lets the kernel choose.
 	Source string
+	// SourcePort is the local port to send from; 0 lets the kernel choose.
+	SourcePort int
 	// Timeout bounds each exchange; 0 means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -131,12 +133,12 @@ func (c Client) Dial(network, target string) (net.Conn, error) {
 // dial is Dial without the client in its error.
 func (c Client) dial(network, target string) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: c.timeout()}
-	if c.Source != "" {
-		ip := net.ParseIP(c.Source)
+	if c.Source != "" || c.SourcePort != 0 {
+		ip := net.ParseIP(c.Source) // nil: the kernel chooses
 		if strings.HasPrefix(network, "udp") {
-			dialer.LocalAddr = &net.UDPAddr{IP: ip}
+			dialer.LocalAddr = &net.UDPAddr{IP: ip, Port: c.SourcePort}
 		} else {
-			dialer.LocalAddr = &net.TCPAddr{IP: ip}
+			dialer.LocalAddr = &net.TCPAddr{IP: ip, Port: c.SourcePort}
 		}
 	}
 	var conn net.Conn

@@ -46,6 +46,7 @@ type runFlags struct {
 	iptablesBackend iptables.Backend
 	trafficPeriod   time.Duration
 	faultSeed       int64
+	kernelRelease   string
 	over            *overrides
 	fs              *pflag.FlagSet
 }
@@ -67,7 +68,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
 	fs.StringVar(&f.faultFile, "fault-inject-rate-file", "", "testing only: read the fault injection rate from this file every second")
-	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file"} {
+	fs.StringVar(&f.kernelRelease, "kernel-release-override", "", "testing only: act as if the kernel's release (uname -r) were this")
+	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file", "kernel-release-override"} {
 		_ = fs.MarkHidden(name)
 	}
 	f.over = addOverrideFlags(fs)
@@ -166,7 +168,7 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	}
 	p := proxier.New(proxier.Config{
 		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
-		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), Reporter: reporter,
+		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), KernelRelease: kernelRelease(f, log), Reporter: reporter,
 		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
 			want := make(map[uint16]server.ServiceHealth, len(hc))
 			for port, c := range hc {

@@ -40,6 +40,9 @@ func sysctls(in *Input) map[string]string {
 		"net/ipv4/vs/expire_quiescent_template": "1",
 		"net/ipv4/ip_forward":                   "1",
 	}
+	if v, set, _ := ConnReuseMode(in.Node.KernelRelease); set {
+		out[SysctlConnReuseMode] = v
+	}
 	if cfg.IPVS.StrictARP {
 		out["net/ipv4/conf/all/arp_ignore"] = "1"
 		out["net/ipv4/conf/all/arp_announce"] = "2"

@@ -24,6 +24,9 @@ type Node struct {
 	PodCIDRs []netip.Prefix
 	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
 	CPUs int
+	// KernelRelease is the running kernel's release (uname -r), e.g.
+	// "6.1.0-18-amd64"; "" if unknown.
+	KernelRelease string
 }
 
 // Families returns the IP families this node can serve: those of its addresses.

@@ -82,10 +82,10 @@ type Proxier struct {
 	// lastValid is each Service's last version that was not rejected.
 	lastValid map[string]*Service
 	// checks are the health-check node ports last handed to HealthChecks.
-	checks map[uint16]desired.HealthCheck
-	needFull    bool
-	views       chan chan<- *View
-	origins     Origins
+	checks   map[uint16]desired.HealthCheck
+	needFull bool
+	views    chan chan<- *View
+	origins  Origins
 }
 
 // New returns a Proxier; it does no I/O until Run.

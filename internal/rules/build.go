@@ -129,6 +129,7 @@ func Build(p Params) state.RuleSet {
 		set("KUBE-HEALTH-CHECK-NODE-PORT", "dst") + " -j RETURN",
 		"-m conntrack --ctstate NEW " + set("KUBE-IPVS-IPS", "dst") + " -j REJECT --reject-with " + reject,
 	}
+	outChain, outJump := outFilter(set, c)
 	return state.RuleSet{
 		Chains: []state.Chain{
 			{Table: TableNAT, Name: ChainServices, Rules: services},
@@ -156,6 +157,7 @@ func Build(p Params) state.RuleSet {
 				"-j DROP",
 			}},
 			{Table: TableFilter, Name: ChainIPVSFilter, Rules: ipvsFilter},
+			outChain,
 		},
 		Jumps: []state.Jump{
 			{Table: TableNAT, From: "PREROUTING", Rule: c("kubernetes service portals") + " -j " + ChainServices},
@@ -166,6 +168,7 @@ func Build(p Params) state.RuleSet {
 			{Table: TableFilter, From: "INPUT", Rule: c("kubernetes ipvs access filter") + " -j " + ChainIPVSFilter},
 			{Table: TableFilter, From: "FORWARD", Rule: c("kubernetes forwarding rules") + " -j " + ChainForward},
 			{Table: TableFilter, From: "FORWARD", Rule: c("kube-proxy firewall rules") + " -j " + ChainFirewall},
+			outJump,
 		},
 	}
 }

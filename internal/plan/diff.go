@@ -294,10 +294,30 @@ func (d *differ) member(name string, e state.SetEntry) {
 	}
 	switch {
 	case inW && !inH:
-		d.add(Op{Kind: AddEntry, Detail: &Detail{Set: spec, Entry: e}})
+		// a member there with another mark gets this one instead
+		replace := spec.Marks && d.hasKey(h, e)
+		d.add(Op{Kind: AddEntry, Detail: &Detail{Set: spec, Entry: e, Replace: replace}})
 	case inH && !inW:
+		if spec.Marks && d.hasKey(w, e) {
+			return // the wanted mark replaces this one (above)
+		}
 		d.add(Op{Kind: DelEntry, Detail: &Detail{Set: spec, Entry: e}})
 	}
+}
+
+// hasKey reports whether set holds a member that e names, whatever its mark
+// (sets with marks are small: one member per load balancer IP, external IP
+// or node address and port of a Service port that has one).
+func (d *differ) hasKey(set *state.Set, e state.SetEntry) bool {
+	if set == nil {
+		return false
+	}
+	for have := range set.Entries {
+		if have.Key() == e.Key() {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanup removes rules, sets and the link: everything ours that remains.

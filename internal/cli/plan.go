@@ -75,7 +75,10 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 // syntax, a blank line, the ipset members in ipset save syntax, a blank line,
 // and the kube-ipvs0 addresses. It returns every invalid object.
 func WritePlan(w io.Writer, cfg *config.Config, node desired.Node, objs *manifest.Objects) []error {
-	x, errs := desired.Build(desired.NewInput(cfg, node), objs.Services, objs.EndpointSlices)
+	var errs []error
+	node.ServiceCIDRs, errs = desired.ServiceCIDRs(objs.ServiceCIDRs)
+	x, serr := desired.Build(desired.NewInput(cfg, node), objs.Services, objs.EndpointSlices)
+	errs = append(errs, serr...)
 	s := x.State()
 	werr := errors.Join(s.WriteIPVS(w), writeString(w, "\n"), s.WriteSetMembers(w), writeString(w, "\n"), s.WriteAddresses(w))
 	if werr != nil {

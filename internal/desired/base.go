@@ -21,6 +21,11 @@ func Base(in *Input) *state.State {
 		for _, spec := range SetSpecs(f) {
 			s.Sets[spec.Name] = state.NewSet(spec)
 		}
+		for _, p := range in.Node.ServiceCIDRs {
+			if state.FamilyOf(p.Addr()) == f {
+				s.Sets[SetName(SetServiceCIDRs, f)].Entries[state.SetEntry{Net: p}] = struct{}{}
+			}
+		}
 		p := rules.NewParams(cfg, f, in.Node.PodCIDRs, SetName)
 		s.Rules[f] = rules.Build(p)
 	}

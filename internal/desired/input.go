@@ -27,6 +27,10 @@ type Node struct {
 	// KernelRelease is the running kernel's release (uname -r), e.g.
 	// "6.1.0-18-amd64"; "" if unknown.
 	KernelRelease string
+	// ServiceCIDRs are the cluster's ServiceCIDR ranges (see ServiceCIDRs):
+	// not the node's own, but like the rest here every Service's state
+	// depends on them.
+	ServiceCIDRs []netip.Prefix
 }
 
 // Families returns the IP families this node can serve: those of its addresses.

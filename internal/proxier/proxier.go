@@ -133,6 +133,9 @@ func (p *Proxier) DeleteSlice(namespace, name string) {
 // SetNode records the node's name, labels, addresses and pod CIDRs.
 func (p *Proxier) SetNode(n NodeInfo) { p.store.SetNode(n); p.queued() }
 
+// SetServiceCIDRs records the cluster's service CIDRs; a change recomputes everything.
+func (p *Proxier) SetServiceCIDRs(cidrs []netip.Prefix) { p.store.SetServiceCIDRs(cidrs); p.queued() }
+
 // SetSynced tells the proxier the source has delivered its initial state.
 func (p *Proxier) SetSynced() { p.store.SetSynced() }
 

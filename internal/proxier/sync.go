@@ -364,6 +364,6 @@ func sameInput(a, b *desired.Input) bool {
 	}
 	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
 		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
-		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs &&
+		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && slices.Equal(a.Node.ServiceCIDRs, b.Node.ServiceCIDRs) && a.Node.CPUs == b.Node.CPUs &&
 		a.Node.KernelRelease == b.Node.KernelRelease
 }

@@ -130,6 +130,7 @@ func Build(p Params) state.RuleSet {
 		"-m conntrack --ctstate NEW " + set("KUBE-IPVS-IPS", "dst") + " -j REJECT --reject-with " + reject,
 	}
 	outChain, outJump := outFilter(set, c)
+	cidrChain, cidrJumps := clusterIPsCheck(set, c)
 	return state.RuleSet{
 		Chains: []state.Chain{
 			{Table: TableNAT, Name: ChainServices, Rules: services},
@@ -157,9 +158,10 @@ func Build(p Params) state.RuleSet {
 				"-j DROP",
 			}},
 			{Table: TableFilter, Name: ChainIPVSFilter, Rules: ipvsFilter},
+			cidrChain,
 			outChain,
 		},
-		Jumps: []state.Jump{
+		Jumps: append([]state.Jump{
 			{Table: TableNAT, From: "PREROUTING", Rule: c("kubernetes service portals") + " -j " + ChainServices},
 			{Table: TableNAT, From: "OUTPUT", Rule: c("kubernetes service portals") + " -j " + ChainServices},
 			{Table: TableNAT, From: "POSTROUTING", Rule: c("kubernetes postrouting rules") + " -j " + ChainPostrouting},
@@ -169,6 +171,6 @@ func Build(p Params) state.RuleSet {
 			{Table: TableFilter, From: "FORWARD", Rule: c("kubernetes forwarding rules") + " -j " + ChainForward},
 			{Table: TableFilter, From: "FORWARD", Rule: c("kube-proxy firewall rules") + " -j " + ChainFirewall},
 			outJump,
-		},
+		}, cidrJumps...),
 	}
 }

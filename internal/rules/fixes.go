@@ -34,6 +34,32 @@ import "github.com/ipvs-proxy/ipvs-proxy/internal/state"
 // would keep dropping after the ranges change.
 const ChainOutFilter = "KUBE-IPVS-OUT-FILTER"
 
+// Traffic to unallocated ClusterIPs (kube-proxy's nftables mode does the same):
+//
+//	filter FORWARD -m conntrack --ctstate NEW -j KUBE-CLUSTER-IPS-CHECK
+//	filter OUTPUT  -m conntrack --ctstate NEW -j KUBE-CLUSTER-IPS-CHECK
+//	filter KUBE-CLUSTER-IPS-CHECK:
+//	  -m set --match-set KUBE-SERVICE-CIDRS dst -m addrtype ! --dst-type LOCAL -j DROP
+//
+// KUBE-SERVICE-CIDRS holds the CIDRs of the cluster's ServiceCIDR objects.
+// Every ClusterIP a Service has is bound on kube-ipvs0, so an address inside
+// the service CIDRs that is not local belongs to no Service: without this,
+// a connection to it from a pod or from the node followed the node's routes
+// (the default route, off the node). A Service's traffic never meets the
+// rule: IPVS has turned it towards a real server before filter OUTPUT (and
+// it never passes FORWARD); a ClusterIP without a virtual server for the
+// port stays local and is refused by KUBE-IPVS-FILTER, as before.
+const ChainClusterIPsCheck = "KUBE-CLUSTER-IPS-CHECK"
+
+// clusterIPsCheck returns the drop of traffic to unallocated ClusterIPs.
+func clusterIPsCheck(set func(base, dims string) string, c func(string) string) (state.Chain, []state.Jump) {
+	chain := state.Chain{Table: TableFilter, Name: ChainClusterIPsCheck, Rules: []string{
+		set("KUBE-SERVICE-CIDRS", "dst") + " -m addrtype ! --dst-type LOCAL -j DROP",
+	}}
+	jump := "-m conntrack --ctstate NEW " + c("kubernetes service cidrs") + " -j " + ChainClusterIPsCheck
+	return chain, []state.Jump{{Table: TableFilter, From: "FORWARD", Rule: jump}, {Table: TableFilter, From: "OUTPUT", Rule: jump}}
+}
+
 // TableMangle is the table of the rules that must run before IPVS.
 const TableMangle = "mangle"
 

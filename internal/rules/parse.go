@@ -11,7 +11,7 @@ var owned = []struct{ table, chain string }{
 	{TableNAT, ChainServices}, {TableNAT, ChainPostrouting}, {TableNAT, ChainNodePort},
 	{TableNAT, ChainLoadBalancer}, {TableNAT, ChainMarkMasq},
 	{TableFilter, ChainForward}, {TableFilter, ChainNodePort}, {TableFilter, ChainFirewall},
-	{TableFilter, ChainSourceRanges}, {TableFilter, ChainIPVSFilter},
+	{TableFilter, ChainSourceRanges}, {TableFilter, ChainIPVSFilter}, {TableFilter, ChainClusterIPsCheck},
 	{TableMangle, ChainOutFilter},
 }
 

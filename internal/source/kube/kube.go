@@ -1,7 +1,8 @@
 // Package kube feeds the proxier from an API server through client-go shared
 // informers: Services and EndpointSlices (minus those another proxy handles
 // and headless ones, filtered by label selector at the server so they are
-// never cached) and this node's Node object.
+// never cached), this node's Node object and, where the API server has them,
+// the ServiceCIDRs.
 package kube
 
 import (
@@ -163,6 +164,10 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			s.cfg.Log.Warn("this node's Node object was deleted; keeping its last known state", zap.String("node", o.Name))
 		})},
 	}
+	synced := []cache.InformerSynced{svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced}
+	if cidrInf := s.serviceCIDRs(sink); cidrInf != nil {
+		synced = append(synced, cidrInf.HasSynced)
+	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
 			return err
@@ -179,7 +184,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	defer factory.Shutdown()
 	defer nodeFactory.Shutdown()
 	s.cfg.Log.Info("waiting for informers to sync", zap.String("labelSelector", ProxyLabelSelector()))
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil // ctx done
 	}
 	select {

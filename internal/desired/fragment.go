@@ -27,6 +27,13 @@ type Fragment struct {
 	Errors []error
 	// Rejected says the whole Service was invalid and nothing was computed.
 	Rejected bool
+	// MarkPorts are the Service ports (labels) with a firewall-mark virtual
+	// server for in-cluster traffic (see incluster.go): until the Index
+	// assigns their marks, the fragment carries placeholders, the position
+	// here plus one.
+	MarkPorts []string
+	// MarkMask is the mask of those marks (rules.InClusterMarkMask).
+	MarkMask uint32
 }
 
 // ForService computes what one Service and its EndpointSlices want on this node.
@@ -156,6 +163,12 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 	if p.nodePort != 0 {
 		b.nodePort(fam, p, external)
 	}
+
+	// in-cluster traffic to the external addresses of an
+	// externalTrafficPolicy Local port goes to every endpoint
+	if s.externalLocal && b.hasExternal(fam, p) {
+		b.inCluster(fam, p, cluster)
+	}
 }
 
 // firewall admits the Service's loadBalancerSourceRanges to LB IP a.
@@ -210,9 +223,16 @@ func (b *fragmentBuilder) nodePort(fam state.Family, p servicePort, eps []endpoi
 
 // virtualServer adds addr:port for Service port p with the endpoints as real servers.
 func (b *fragmentBuilder) virtualServer(addr netip.Addr, port uint16, p servicePort, kind state.Kind, eps []endpoint) {
+	vs := b.vs(state.VSKey{Proto: p.proto, Addr: addr, Port: port}, p, kind)
+	b.f.Services = append(b.f.Services, &state.Service{VirtualServer: vs, RealServers: realServers(eps)})
+}
+
+// vs returns the virtual server of key for Service port p: the Service's
+// scheduler and persistence.
+func (b *fragmentBuilder) vs(key state.VSKey, p servicePort, kind state.Kind) state.VirtualServer {
 	s := b.s
 	vs := state.VirtualServer{
-		Key:       state.VSKey{Proto: p.proto, Addr: addr, Port: port},
+		Key:       key,
 		Scheduler: s.sched.name,
 		Flags:     s.sched.flags,
 		Origin:    state.Origin{Service: s.key, Port: p.label, Kind: kind},
@@ -220,11 +240,11 @@ func (b *fragmentBuilder) virtualServer(addr netip.Addr, port uint16, p serviceP
 	if s.affinityTimeout != 0 {
 		vs.Flags |= state.FlagPersistent
 		vs.Timeout = s.affinityTimeout
-		if addr.Is4() {
+		if key.Addr.Is4() {
 			vs.PersistenceBits = s.sched.bits4
 		} else {
 			vs.PersistenceBits = s.sched.bits6
 		}
 	}
-	b.f.Services = append(b.f.Services, &state.Service{VirtualServer: vs, RealServers: realServers(eps)})
+	return vs
 }

@@ -28,6 +28,14 @@ type Index struct {
 	// conflictChanged holds Services whose conflicts with others may have
 	// changed because another Service was replaced (see TakeConflictChanges).
 	conflictChanged map[string]struct{}
+	// marks assigns the marks of in-cluster firewall-mark virtual servers.
+	marks *markTable
+	// markClaims are the Services wanting each member of a set with marks,
+	// by the member without its mark (which the kernel keys it by), sorted:
+	// the first one's mark is the member's.
+	markClaims map[state.SetMember][]markClaim
+	// winners holds members whose winning claim changed (see claimMark).
+	winners *Touched
 }
 
 type claim struct {
@@ -61,7 +69,8 @@ func touch(t *Touched, f *Fragment) {
 func NewIndex(base *state.State) *Index {
 	x := &Index{base: base, frags: map[string]*Fragment{}, claims: map[state.VSKey][]claim{},
 		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{},
-		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}}
+		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}, marks: newMarkTable(),
+		markClaims: map[state.SetMember][]markClaim{}, winners: NewTouched()}
 	for name, set := range base.Sets {
 		x.setSpec[name] = set.SetSpec
 	}
@@ -81,6 +90,7 @@ func (x *Index) Replace(service string, f *Fragment, t *Touched) {
 	if old != nil {
 		x.apply(service, old, -1)
 	}
+	x.resolveMarks(service, f, old)
 	if f != nil {
 		x.frags[service] = f
 		x.apply(service, f, +1)
@@ -89,6 +99,8 @@ func (x *Index) Replace(service string, f *Fragment, t *Touched) {
 	}
 	touch(t, old)
 	touch(t, f)
+	t.Merge(x.winners)
+	x.winners = NewTouched()
 }
 
 func (x *Index) apply(service string, f *Fragment, delta int) {
@@ -106,6 +118,10 @@ func (x *Index) apply(service string, f *Fragment, delta int) {
 	for _, m := range f.Members {
 		if _, known := x.setSpec[m.Set]; !known {
 			continue // a set of a family this node does not serve
+		}
+		if m.Entry.MarkMask != 0 {
+			x.claimMark(service, m, delta)
+			continue
 		}
 		if x.members[m] += delta; x.members[m] <= 0 {
 			delete(x.members, m)
@@ -193,6 +209,10 @@ func (x *Index) State() *state.State {
 	for m := range x.members {
 		s.Sets[m.Set].Entries[m.Entry] = struct{}{}
 	}
+	for _, cs := range x.markClaims {
+		m := cs[0].m
+		s.Sets[m.Set].Entries[m.Entry] = struct{}{}
+	}
 	return s
 }
 
@@ -222,7 +242,7 @@ func (x *Index) Partial(t *Touched) *state.State {
 			set = state.NewSet(spec)
 			s.Sets[m.Set] = set
 		}
-		if x.members[m] > 0 {
+		if x.members[m] > 0 || x.markWinner(m) {
 			set.Entries[m.Entry] = struct{}{}
 		}
 	}

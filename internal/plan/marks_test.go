@@ -3,6 +3,7 @@ package plan
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
@@ -52,5 +53,48 @@ func TestDiffMarkChange(t *testing.T) {
 		if got := believed.Sets[spec.Name].SortedEntries(); !slices.Equal(got, []state.SetEntry{two}) {
 			t.Errorf("%s: believed members %v after the plan, want only %v", name, got, two)
 		}
+	}
+}
+
+// TestDiffFirewallMarkServers: an unwanted firewall-mark virtual server is
+// deleted only when our mark set holds its mark (a hand-made one is left
+// alone); a UDP one loses a removed real server at once, with the conntrack
+// entries of every address and port that leads to it.
+func TestDiffFirewallMarkServers(t *testing.T) {
+	spec := state.SetSpec{Name: "KUBE-EXTERNAL-LOCAL-MARK", Type: state.HashIPPort, Family: state.IPv4, Marks: true}
+	member := func(addr string, port uint16, mark uint32) state.SetEntry {
+		return state.SetEntry{Addr: netip.MustParseAddr(addr), Proto: state.UDP, Port: port, Mark: mark, MarkMask: 0x3fff}
+	}
+	fwm := func(mark uint32, rss ...state.RealServer) *state.Service {
+		return svc(state.VirtualServer{Key: state.FWMarkKey(mark, state.IPv4), Scheduler: "rr"}, rss...)
+	}
+	a, b := rs("10.244.1.2", 53, 1), rs("10.244.2.2", 53, 1)
+	have := state.New()
+	have.Sets[spec.Name] = state.NewSet(spec)
+	for _, e := range []state.SetEntry{member("198.51.100.10", 53, 1), member("10.0.0.1", 30053, 1), member("198.51.100.11", 53, 2)} {
+		have.Sets[spec.Name].Entries[e] = struct{}{}
+	}
+	have.Services[state.FWMarkKey(1, state.IPv4)] = fwm(1, a, b)
+	have.Services[state.FWMarkKey(2, state.IPv4)] = fwm(2, a)
+	have.Services[state.FWMarkKey(7, state.IPv4)] = fwm(7, a) // made by hand
+	want := state.New()
+	want.Sets[spec.Name] = state.NewSet(spec)
+	for _, e := range []state.SetEntry{member("198.51.100.10", 53, 1), member("10.0.0.1", 30053, 1)} {
+		want.Sets[spec.Name].Entries[e] = struct{}{}
+	}
+	want.Services[state.FWMarkKey(1, state.IPv4)] = fwm(1, a)
+	got := opStrings(Diff(want, have, Options{ConnsKnown: true}))
+	wantOps := []string{
+		"del-entry KUBE-EXTERNAL-LOCAL-MARK 198.51.100.11,udp:53 skbmark 0x2/0x3fff",
+		"del-rs -d -f 1 -r 10.244.2.2:53",
+		"flush-conntrack UDP 10.0.0.1:30053 -> 10.244.2.2",
+		"flush-conntrack UDP 198.51.100.10:53 -> 10.244.2.2",
+		"flush-conntrack UDP 198.51.100.11:53",
+		"del-vs -D -f 2",
+	}
+	slices.Sort(got)
+	slices.Sort(wantOps)
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("ops\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(wantOps, "\n  "))
 	}
 }

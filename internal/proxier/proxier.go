@@ -84,8 +84,10 @@ type Proxier struct {
 	// checks are the health-check node ports last handed to HealthChecks.
 	checks   map[uint16]desired.HealthCheck
 	needFull bool
-	views    chan chan<- *View
-	origins  Origins
+	// marksAdopted says the in-cluster marks were taken from the kernel.
+	marksAdopted bool
+	views        chan chan<- *View
+	origins      Origins
 }
 
 // New returns a Proxier; it does no I/O until Run.

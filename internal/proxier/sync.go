@@ -129,7 +129,9 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	in := p.nodeInput(ch.node)
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
+		old := p.index
 		p.index = desired.NewIndex(desired.Base(in))
+		p.index.InheritMarks(old) // a rebuilt index keeps every in-cluster mark
 		p.origins.reset()
 		_, st.Services = p.recompute(ch, true)
 	} else {
@@ -143,6 +145,15 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	}
 	if err != nil {
 		p.log.Warn("partial kernel read; continuing", zap.Error(err))
+	}
+	if !p.marksAdopted {
+		// The first read of the kernel since the start: the in-cluster
+		// virtual servers keep the marks they have there.
+		p.marksAdopted = true
+		if t := p.index.AdoptMarks(observed); !t.Empty() {
+			p.origins.update(p.index, t.Services)
+			want = p.index.State()
+		}
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed

@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/ipvs-proxy/ipvs-proxy/internal/state"
+import (
+	"fmt"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
 
 // The rules ipvs-proxy adds to kube-proxy's ipvs-mode rule set, each fixing a
 // Service semantic that ipvs mode gets wrong. They are described here, in one
@@ -60,6 +64,63 @@ func clusterIPsCheck(set func(base, dims string) string, c func(string) string) 
 	return chain, []state.Jump{{Table: TableFilter, From: "FORWARD", Rule: jump}, {Table: TableFilter, From: "OUTPUT", Rule: jump}}
 }
 
+// externalTrafficPolicy Local for traffic that starts inside the cluster:
+//
+//	mangle PREROUTING -m conntrack --ctstate NEW -j KUBE-MARK-IN-CLUSTER
+//	mangle OUTPUT     -m conntrack --ctstate NEW -j KUBE-MARK-IN-CLUSTER
+//	mangle KUBE-MARK-IN-CLUSTER:
+//	  -s <cluster CIDR> -j SET --map-set KUBE-EXTERNAL-LOCAL-MARK dst,dst --map-mark   (pods, if a local-traffic detector is set)
+//	  -m addrtype --src-type LOCAL -j SET --map-set KUBE-EXTERNAL-LOCAL-MARK dst,dst --map-mark   (the node)
+//	nat KUBE-POSTROUTING (second rule):
+//	  -m ipvs --ipvs -m mark ! --mark 0x0/0x3fff -m addrtype --src-type LOCAL -j MASQUERADE --random-fully
+//
+// With externalTrafficPolicy Local, external clients must reach only this
+// node's endpoints, with their source kept; but a pod or the node itself
+// connecting to the Service's load balancer IP, external IP or NodePort is
+// in-cluster traffic, which iptables and nftables modes (and Cilium) send to
+// all the Service's endpoints: it would otherwise be refused on a node
+// without a local endpoint. kube-proxy's ipvs mode gets both wrong at once
+// by sending everyone to all endpoints when the node has none (#97081).
+//
+// Each such Service port has, besides its address virtual servers (local
+// endpoints only), one firewall-mark virtual server per family with all its
+// endpoints (chosen like the ClusterIP's under internalTrafficPolicy
+// Cluster). KUBE-EXTERNAL-LOCAL-MARK maps every external address and port of
+// the Service port (load balancer IPs, external IPs, node address and
+// NodePort) to that port's mark; the SET target copies the mark of the
+// member matching the first packet of an in-cluster connection onto it, and
+// IPVS looks a packet's mark up before its address, so only in-cluster
+// traffic meets the firewall-mark virtual server. The SET target's mapping
+// works only in the mangle table, which also runs before IPVS on both paths
+// (PREROUTING for pods, OUTPUT for the node). The rule count stays the same
+// whatever the number of Services.
+//
+// Marks occupy the bits InClusterMarkMask gives (14 bits, clear of the
+// masquerade bit) and are set under that mask, so other bits of the packet's
+// mark are kept; as IPVS compares the whole mark, a packet another program
+// has marked too falls back to the address virtual server (this node's
+// endpoints). The node's own connections are masqueraded (the last rule
+// above, restricted to IPVS traffic carrying such a mark), as in iptables
+// mode: their source may be the load balancer IP itself, which other nodes
+// hold too. Pods keep their source.
+const (
+	ChainMarkInCluster = "KUBE-MARK-IN-CLUSTER"
+	// markBits is the width of the in-cluster marks: 16383 Service ports.
+	markBits = 14
+)
+
+// InClusterMarkMask returns the bits of the packet mark the in-cluster
+// firewall-mark virtual servers use: bits 0-13, or 16-29 when the masquerade
+// bit falls in 0-13. A mark is n << bits.TrailingZeros32(mask) for n in
+// 1..mask>>shift.
+func InClusterMarkMask(masqueradeBit int) uint32 {
+	mask := uint32(1)<<markBits - 1
+	if masqueradeBit < markBits {
+		mask <<= 16
+	}
+	return mask
+}
+
 // TableMangle is the table of the rules that must run before IPVS.
 const TableMangle = "mangle"
 
@@ -80,4 +141,20 @@ func outFilter(set func(base, dims string) string, c func(string) string) (state
 	jump := state.Jump{Table: TableMangle, From: "OUTPUT",
 		Rule: "-m conntrack --ctstate NEW " + c("kubernetes ipvs access filter") + " -j " + ChainOutFilter}
 	return chain, jump
+}
+
+// markInCluster returns the chain that marks in-cluster connections to the
+// external addresses of externalTrafficPolicy Local Service ports, its
+// jumps, and the masquerade rule of the node's own such connections.
+func markInCluster(p Params, c func(string) string) (state.Chain, []state.Jump, string) {
+	mapMark := "-j SET --map-set " + p.SetName("KUBE-EXTERNAL-LOCAL-MARK") + " dst,dst --map-mark"
+	var rules []string
+	if p.Local != "" {
+		rules = append(rules, p.Local+" "+mapMark)
+	}
+	rules = append(rules, "-m addrtype --src-type LOCAL "+mapMark)
+	chain := state.Chain{Table: TableMangle, Name: ChainMarkInCluster, Rules: rules}
+	jump := "-m conntrack --ctstate NEW " + c("kubernetes in-cluster traffic to externalTrafficPolicy Local services") + " -j " + ChainMarkInCluster
+	masq := fmt.Sprintf("-m ipvs --ipvs -m mark ! --mark 0x0/0x%x -m addrtype --src-type LOCAL -j MASQUERADE --random-fully", InClusterMarkMask(p.MasqueradeBit))
+	return chain, []state.Jump{{Table: TableMangle, From: "PREROUTING", Rule: jump}, {Table: TableMangle, From: "OUTPUT", Rule: jump}}, masq
 }

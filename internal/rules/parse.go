@@ -12,7 +12,7 @@ var owned = []struct{ table, chain string }{
 	{TableNAT, ChainLoadBalancer}, {TableNAT, ChainMarkMasq},
 	{TableFilter, ChainForward}, {TableFilter, ChainNodePort}, {TableFilter, ChainFirewall},
 	{TableFilter, ChainSourceRanges}, {TableFilter, ChainIPVSFilter}, {TableFilter, ChainClusterIPsCheck},
-	{TableMangle, ChainOutFilter},
+	{TableMangle, ChainOutFilter}, {TableMangle, ChainMarkInCluster},
 }
 
 // Tables lists the tables ipvs-proxy writes, in the order it writes them.

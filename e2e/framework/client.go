@@ -30,6 +30,7 @@ const (
 	HTTP    Proto = "http"     // GET / on a TCP port
 	UDP     Proto = "udp"      // one datagram, one answer
 	TCPLine Proto = "tcp-line" // one line on a fresh connection, one answer
+	SCTP    Proto = "sctp"     // one message on a fresh association, one answer
 )
 
 // Client sends test traffic. The zero value sends from the root namespace
@@ -63,6 +64,8 @@ func (c Client) Exchange(proto Proto, target string) (Reply, error) {
 		return c.UDP(target)
 	case TCPLine:
 		return c.TCPLine(target)
+	case SCTP:
+		return c.SCTP(target)
 	}
 	return Reply{}, fmt.Errorf("unknown protocol %q", proto)
 }

@@ -147,7 +147,7 @@ func TestEndpointSelection(t *testing.T) {
 			if r, err := c.HTTPGet("10.96.0.130:80"); err == nil {
 				return fmt.Errorf("with no serving endpoint: answered by %s", r.Backend)
 			} else if !framework.IsRefused(err) {
-				return fmt.Errorf("with no serving endpoint: %v, want refused", err)
+				return fmt.Errorf("with no serving endpoint: %w, want refused", err)
 			}
 			return nil
 		})

@@ -86,8 +86,8 @@ COMMIT
 	}
 	got := apply(t, ipt, state.IPv4, rules.Build(params(state.IPv4)))
 	save, _ := ipt.Save(state.IPv4)
-	filter := save[strings.Index(save, "*filter"):]
-	filter = filter[:strings.Index(filter, "COMMIT")]
+	_, filter, _ := strings.Cut(save, "*filter")
+	filter, _, _ = strings.Cut(filter, "COMMIT")
 	if strings.Contains(filter, "KUBE-IPVS-OUT-FILTER") {
 		t.Errorf("kube-proxy's filter chain KUBE-IPVS-OUT-FILTER or its jump is left:\n%s", filter)
 	}

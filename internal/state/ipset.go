@@ -59,9 +59,9 @@ func (e SetEntry) Key() SetEntry {
 // Format renders the member the way `ipset save` does for a set of type t.
 func (e SetEntry) Format(t SetType) string {
 	s := e.formatKey(t)
-	switch {
-	case e.MarkMask == 0:
-	case e.MarkMask == 0xffffffff:
+	switch e.MarkMask {
+	case 0:
+	case 0xffffffff:
 		s += " skbmark 0x" + strconv.FormatUint(uint64(e.Mark), 16)
 	default:
 		s += " skbmark 0x" + strconv.FormatUint(uint64(e.Mark), 16) + "/0x" + strconv.FormatUint(uint64(e.MarkMask), 16)

@@ -132,10 +132,12 @@ func TestHealthCheckNodePort(t *testing.T) {
 	framework.WriteManifest(t, dir, "hc.yaml", hcManifests("hc", "10.244.1.2 node-1 ready"))
 	expect("a second Service on the port", healthCheck{200, "1", hcBody("hc", 1)})
 	framework.Eventually(t, 10*time.Second, func() error {
-		if !strings.Contains(proxy.Logs(), "spec.healthCheckNodePort: 32010 is also the health check port of Service default/hc, which keeps it") {
-			return fmt.Errorf("no error about default/hc2 in the log")
+		for _, e := range framework.Messages(proxy.Logs(), "invalid object") {
+			if e.Field("service") == "default/hc2" && strings.Contains(e.Field("err"), "spec.healthCheckNodePort: 32010 is also the health check port of Service default/hc, which keeps it") {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("no error about default/hc2's healthCheckNodePort in the log")
 	})
 
 	framework.RemoveManifest(t, dir, "hc.yaml")

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
@@ -10,15 +9,14 @@ import (
 // so nothing could be planned; plan says what is missing instead of printing
 // an empty plan and exiting 0.
 func TestPlanWithoutNodeAddress(t *testing.T) {
-	var out, errOut bytes.Buffer
-	code := planCmd([]string{"--manifests", "testdata/plan/nginx-clusterip.yaml", "--node-name", "node1"}, &out, &errOut)
-	if code != 2 {
-		t.Errorf("exit code %d, want 2 (usage)", code)
+	code, stdout, stderr := execute(t, "plan", "--manifests", "testdata/plan/nginx-clusterip.yaml", "--node-name", "node1")
+	if code != exitUsage {
+		t.Errorf("exit code %d, want %d (usage)", code, exitUsage)
 	}
-	if out.Len() != 0 {
-		t.Errorf("stdout %q, want nothing", out.String())
+	if stdout != "" {
+		t.Errorf("stdout %q, want nothing", stdout)
 	}
-	if msg := errOut.String(); !strings.Contains(msg, "--node-ip") || !strings.Contains(msg, "no node address") {
-		t.Errorf("stderr %q does not say that --node-ip is missing", msg)
+	if !strings.Contains(stderr, "--node-ip") || !strings.Contains(stderr, "no node address") {
+		t.Errorf("stderr %q does not say that --node-ip is missing", stderr)
 	}
 }

@@ -23,6 +23,9 @@ type Fragment struct {
 	// LocalEndpoints counts this node's ready endpoints, one per address
 	// (what the health check reports, as kube-proxy counts them).
 	LocalEndpoints int
+	// NoLocalEndpoints, per IP family: Local traffic policies with endpoints
+	// elsewhere but none here (nil: none).
+	NoLocalEndpoints map[state.Family]NoLocal
 	// Errors are the Service's and its EndpointSlices' invalid fields.
 	Errors []error
 	// Rejected says the whole Service was invalid and nothing was computed.
@@ -100,6 +103,7 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 	cluster := clusterEndpoints(eps, in.Node.Name, zone)
 	local := localEndpoints(eps)
 	internal, external := cluster, cluster
+	b.noteNoLocal(fam, p, local, cluster)
 	if s.internalLocal {
 		internal = local
 	}

@@ -88,6 +88,11 @@ type Proxier struct {
 	marksAdopted bool
 	views        chan chan<- *View
 	origins      Origins
+
+	// noLocal: Services whose Local traffic policy has no local endpoints (policymetrics.go).
+	noLocal map[string]map[state.Family]desired.NoLocal
+	// configs carries SetConfig's configurations to the sync loop (reconfig.go).
+	configs chan *config.Config
 }
 
 // New returns a Proxier; it does no I/O until Run.
@@ -109,7 +114,7 @@ func New(cfg Config) *Proxier {
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
 		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true,
-		views: make(chan chan<- *View)}
+		views: make(chan chan<- *View), configs: make(chan *config.Config)}
 }
 
 // Source-facing methods.
@@ -167,6 +172,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case <-p.store.notify:
 		case reply := <-p.views:
 			p.answerView(reply)
+		case cfg := <-p.configs:
+			p.takeConfig(cfg)
 		}
 	}
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
@@ -191,6 +198,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case reply := <-p.views:
 			p.answerView(reply)
 			continue
+		case cfg := <-p.configs:
+			p.takeConfig(cfg)
 		}
 		if min := p.cfg.Config.IPVS.MinSyncPeriod; min > 0 && time.Since(last) < min {
 			select {
@@ -233,6 +242,7 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 		}
 	}
 	n.Addresses = all
+	n.PrimaryAddresses = p.cfg.Config.PrimaryAddresses(n.PrimaryAddresses) // bindAddress
 	n.CPUs = p.cfg.CPUs
 	n.KernelRelease = p.cfg.KernelRelease
 	return desired.NewInput(p.cfg.Config, n)

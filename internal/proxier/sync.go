@@ -49,6 +49,7 @@ func (p *Proxier) sync() bool {
 	if !ch.first.IsZero() {
 		st.SinceChange = time.Since(ch.first)
 	}
+	p.publishFamilyMetrics()
 	p.finish(st, ch)
 	p.publishHealthChecks()
 	return st.Err == nil
@@ -76,6 +77,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
+		p.noteNoLocal(key, f)
 	}
 	// Services that shared a virtual server or health check port with a
 	// changed one may have won or lost it: their errors are told again (a
@@ -309,7 +311,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if m != nil {
 		m.Syncs.WithLabelValues(st.Type, result).Inc()
 		secs := st.Duration.Seconds()
-		m.SyncDuration.WithLabelValues().Observe(secs)
+		m.SyncDuration.Observe(secs)
 		switch st.Type {
 		case "full":
 			m.FullSyncDuration.Observe(secs)

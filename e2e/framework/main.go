@@ -20,8 +20,12 @@ const (
 
 	// envRole makes a re-executed test binary play a helper role instead of
 	// running tests; envRoleName is the helper's name.
-	envRole      = "IPVS_PROXY_E2E_ROLE"
-	envRoleName  = "IPVS_PROXY_E2E_ROLE_NAME"
+	envRole     = "IPVS_PROXY_E2E_ROLE"
+	envRoleName = "IPVS_PROXY_E2E_ROLE_NAME"
+	// envRoleIPv6 and envRoleSCTP ("true") add IPv6 and SCTP listeners.
+	envRoleIPv6 = "IPVS_PROXY_E2E_ROLE_IPV6"
+	envRoleSCTP = "IPVS_PROXY_E2E_ROLE_SCTP"
+	// envRoleQuiet makes the servers log no request (the benchmark's load).
 	envRoleQuiet = "IPVS_PROXY_E2E_ROLE_QUIET"
 	roleBackend  = "backend"
 )

@@ -106,11 +106,16 @@ func (g *guest) changes(d *daemon, w *manifests, rounds int, res *ScaleResult, m
 	return nil
 }
 
+// changeWindow is the time a change needs to become visible with room to
+// spare (the source polls the manifests every second): no periodic full
+// sync may start within it.
+const changeWindow = 10 * time.Second
+
 // oneChange makes one change on an idle daemon and waits until the kernel
 // shows it (and, for a removed endpoint, until the drain check deleted it).
 func (g *guest) oneChange(d *daemon, v *ipvs.IPVS, st changeStep, mon *monitor) (Change, error) {
 	settle(30 * time.Second)
-	if err := d.quietFor(time.Minute); err != nil {
+	if err := d.quietFor(changeWindow); err != nil {
 		return Change{}, err
 	}
 	d.drain()

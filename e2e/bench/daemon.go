@@ -17,8 +17,9 @@ type daemon struct {
 	ns    string
 	proc  *framework.Process
 	syncs *framework.SyncFollower
-	// every is its --ipvs-sync-period; lastFull the end of its last full
-	// sync the benchmark has read.
+	// every is its --ipvs-sync-period; lastFull the start of its last full
+	// sync the benchmark has read (the period runs from there at the
+	// earliest).
 	every    time.Duration
 	lastFull time.Time
 	// lastDrain is the last drain check that deleted something (the
@@ -96,7 +97,7 @@ func (d *daemon) take(keep func(framework.Sync) bool) (framework.Sync, bool) {
 func (d *daemon) note(s framework.Sync) {
 	switch {
 	case s.Type == syncevent.Full:
-		d.lastFull = s.End
+		d.lastFull = s.Start
 	case s.Type == syncevent.Drain && s.Ops > 0:
 		d.lastDrain = s
 	}
@@ -119,8 +120,9 @@ func (d *daemon) drain() {
 	}
 }
 
-// quietFor makes sure no periodic full sync is due within d: if one is,
-// it waits for it to finish first.
+// quietFor makes sure no periodic full sync can start within window: if
+// one can, it waits for it to finish first. The window is what one change
+// needs, not the period: a longer one waits out a whole period per change.
 func (d *daemon) quietFor(window time.Duration) error {
 	d.drain()
 	if d.lastFull.IsZero() || time.Until(d.lastFull.Add(d.every)) > window {

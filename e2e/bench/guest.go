@@ -36,6 +36,7 @@ type guest struct {
 // guestFlags are `bench guest`'s settings.
 type guestFlags struct {
 	sizes, changeAt, countAt, apiSizes  string
+	repsAt                              string
 	reps, rounds, countRounds, kpRounds int
 	kpCap                               time.Duration
 	datapath                            bool
@@ -49,6 +50,7 @@ func guestCmd(args []string) error {
 	out := fs.String("out", "results.json", "results file")
 	fs.StringVar(&f.sizes, "n", "100,1000,3000,10000,30000", "numbers of Services")
 	fs.IntVar(&f.reps, "reps", 3, "cold starts of the floor, the tools and ipvs-proxy per N")
+	fs.StringVar(&f.repsAt, "reps-at", "", "other numbers of cold starts at some Ns, e.g. 30000=1 (a shorter run)")
 	fs.StringVar(&f.changeAt, "changes-at", "100,1000,10000", "Ns with change tests")
 	fs.IntVar(&f.rounds, "rounds", 15, "timed rounds of the four changes (their times are a few ms: medians of many)")
 	fs.StringVar(&f.countAt, "count-at", "1000", "Ns with a cold start, changes and a resync counted by a netlink monitor")
@@ -94,8 +96,13 @@ func guestCmd(args []string) error {
 // run runs the phases in order: scale, datapath, the API server runs.
 func (g *guest) run(f *guestFlags) {
 	withChanges, counted := set(ints(f.changeAt)), set(ints(f.countAt))
+	repsAt := pairs(f.repsAt)
 	for _, n := range ints(f.sizes) {
-		res, err := g.runScale(n, f.reps, scaleOptions{rounds: f.rounds * b2i(withChanges[n]), counted: counted[n], countRounds: f.countRounds})
+		reps, ok := repsAt[n]
+		if !ok {
+			reps = f.reps
+		}
+		res, err := g.runScale(n, reps, scaleOptions{rounds: f.rounds * b2i(withChanges[n]), counted: counted[n], countRounds: f.countRounds})
 		if res != nil {
 			g.res.Scale = append(g.res.Scale, res)
 		}
@@ -146,6 +153,20 @@ func ints(s string) []int {
 		}
 	}
 	return out
+}
+
+// pairs reads "n=v,n=v" (entries that are not two numbers are skipped).
+func pairs(s string) map[int]int {
+	m := map[int]int{}
+	for _, f := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(f, "=")
+		n, err1 := strconv.Atoi(strings.TrimSpace(k))
+		r, err2 := strconv.Atoi(strings.TrimSpace(v))
+		if err1 == nil && err2 == nil {
+			m[n] = r
+		}
+	}
+	return m
 }
 
 func set(xs []int) map[int]bool {

@@ -162,16 +162,18 @@ func (g *guest) afterColdStart(d *daemon, w *manifests, res *ScaleResult, o scal
 // resyncSamples is how many idle periodic full syncs are timed per N.
 const resyncSamples = 2
 
-// syncEvery is ipvs-proxy's --ipvs-sync-period in the benchmark: long enough
-// that a round of changes fits between two full syncs.
+// syncEvery is ipvs-proxy's --ipvs-sync-period in the benchmark: a full
+// sync (seconds at 10,000 Services under emulation) and a change's window
+// (changeWindow) fit between two of them, and each idle resync sample waits
+// no longer than needed.
 func syncEvery(n int) time.Duration {
 	switch {
 	case n >= 30000:
-		return 4 * time.Minute
-	case n >= 10000:
 		return 2 * time.Minute
+	case n >= 10000:
+		return time.Minute
 	}
-	return time.Minute
+	return 30 * time.Second
 }
 
 // floor runs the floor loader in a fresh namespace and checks the result.

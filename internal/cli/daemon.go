@@ -66,6 +66,9 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	m.Registry.MustRegister(metrics.BuildInfo(Version, gitCommit()))
 	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
 	m.Registry.MustRegister(metrics.SourceStale(func() time.Time { return tracker.Status().SourceStaleSince }))
+	if injector != nil {
+		m.Registry.MustRegister(metrics.FaultRate(injector.Rate))
+	}
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
 	defer checks.Close()
 	src, reporter, err := newSource(ctx, f, cfg, nodeName, tracker, log)

@@ -3,6 +3,7 @@ package proxier
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
@@ -49,5 +50,15 @@ func TestSyncEvents(t *testing.T) {
 	e = h.next("partial").Event()
 	if !e.Incomplete() || len(e.Errors) != 1 {
 		t.Errorf("a failed add-rs: errors %q", e.Errors)
+	}
+	// the retries back off from RetryMin (10 ms) to RetryMax (20 ms)
+	after := []time.Duration{e.RetryAfter}
+	for len(after) < 3 {
+		if e := h.next("full").Event(); e.Incomplete() && e.RetryAfter > 0 {
+			after = append(after, e.RetryAfter)
+		}
+	}
+	if want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}; !slices.Equal(after, want) {
+		t.Errorf("failed syncs recorded retries after %v, want %v", after, want)
 	}
 }

@@ -84,6 +84,9 @@ type Proxier struct {
 	// checks are the health-check node ports last handed to HealthChecks.
 	checks   map[uint16]desired.HealthCheck
 	needFull bool
+	// retryAfter is the wait before retrying if the sync under way fails
+	// (0 when a retry is already pending): recorded in its sync event.
+	retryAfter time.Duration
 	// marksAdopted says the in-cluster marks were taken from the kernel.
 	marksAdopted bool
 	views        chan chan<- *View
@@ -215,7 +218,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 		}
 		last = time.Now()
 		fullSync := p.needFull
+		if retryTimer == nil {
+			p.retryAfter = retry
+		}
 		ok := p.sync()
+		p.retryAfter = 0
 		switch {
 		case ok:
 			retry = p.cfg.RetryMin

@@ -38,6 +38,9 @@ type SyncStats struct {
 	Phases []syncevent.Phase
 	// Planned are the sync's planned operations (valid during OnSync only).
 	Planned []plan.Op
+	// RetryAfter is, for a failed sync, the wait before its retry (0 when a
+	// retry was already pending).
+	RetryAfter time.Duration
 }
 
 // phase records that the named phase ran from start until now and returns now.
@@ -321,6 +324,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if st.Err != nil {
 		result = "error"
 		p.cfg.Health.Failed(st.Err)
+		st.RetryAfter = p.retryAfter
 		errs := unwrapJoined(st.Err)
 		for i, e := range errs {
 			if i == 10 {

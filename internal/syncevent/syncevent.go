@@ -80,6 +80,10 @@ type Event struct {
 	// Errors are the first MaxErrors failures, each naming what was being
 	// done; an incomplete sync has at least one.
 	Errors []string `json:"errors,omitempty"`
+	// RetryAfter is, for an incomplete sync, the wait before the daemon
+	// retries it (doubling from 1 s up to 30 s while syncs keep failing);
+	// 0 when a retry was already pending.
+	RetryAfter time.Duration `json:"retryAfterNs,omitempty"`
 }
 
 // Phase is the time one step of a sync took.

@@ -40,10 +40,12 @@ spec:
 // (--fault-inject-rate-file, read every second) while 20 Services are added,
 // with --ipvs-sync-period 2s, so a change may wait 4 s before the node is
 // unhealthy. A client loop runs against a Service programmed before:
-//   - every failed write is logged with what was being done ("add real
-//     server 10.244.1.2:8080 to TCP 10.96.1.7:80 (default/svc-07:http):
-//     injected fault"), and counted in ipvsproxy_kernel_errors_total;
-//   - the sync is retried with a doubling backoff (1 s, 2 s, ...);
+//   - every failed write is recorded in the sync events (and logged) with
+//     what was being done ("add real server 10.244.1.2:8080 to TCP
+//     10.96.1.7:80 (default/svc-07:http): injected fault"), and counted in
+//     ipvsproxy_kernel_errors_total;
+//   - the sync is retried with a doubling backoff (1 s, 2 s, ...), as the
+//     failed syncs' events record it;
 //   - /healthz turns 503 only once the change has waited longer than the
 //     grace (2 × 2 s), not before; the faults go on until it has and two
 //     retries have failed;
@@ -68,32 +70,43 @@ func TestKernelFaults(t *testing.T) {
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir,
 		ExtraArgs: []string{"--ipvs-sync-period", "2s", "--fault-inject-rate-file", rateFile}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
-	// setRate writes the fault rate and waits until the daemon has read it.
-	setRate := func(rate string) {
+	// setRate writes the fault rate and waits until the daemon has read it
+	// (its ipvsproxy_fault_injection_rate says so).
+	setRate := func(rate float64) {
 		t.Helper()
-		mark := len(proxy.Logs())
-		if err := os.WriteFile(rateFile, []byte(rate+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(rateFile, []byte(fmt.Sprintln(rate)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 5*time.Second, func() error {
-			for _, e := range framework.Messages(proxy.Logs()[mark:], "fault injection rate changed") {
-				if e.Field("rate") == rate {
-					return nil
-				}
+			m, err := framework.ScrapeMetrics(framework.MetricsAddr)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
+			if got, ok := m["ipvsproxy_fault_injection_rate"]; !ok || got != rate {
+				return fmt.Errorf("the daemon applies fault rate %v (served: %v), not %v yet", got, ok, rate)
+			}
+			return nil
 		})
+	}
+	// retries returns the waits before the retries of the failed syncs.
+	retries := func(syncs []framework.Sync) []time.Duration {
+		var after []time.Duration
+		for _, s := range syncs {
+			if s.RetryAfter > 0 {
+				after = append(after, s.RetryAfter)
+			}
+		}
+		return after
 	}
 	const web = "10.96.0.10:80"
 	load := framework.StartLoadEvery(t, client, framework.HTTP, web, 50*time.Millisecond)
 	health := framework.WatchHealthz(t, framework.HealthzAddr, 200*time.Millisecond)
 	waitSent(t, load, 10)
 
-	setRate("0.5")
-	logStart, syncStart := len(proxy.Logs()), len(proxy.Syncs())
+	setRate(0.5)
+	syncStart := len(proxy.Syncs())
 	framework.WriteManifest(t, dir, "many.yaml", faultServicesYAML())
 	changed := time.Now()
-	const retrying = "sync failed; retrying"
 	var unhealthy time.Time
 	framework.Eventually(t, 60*time.Second, func() error {
 		for _, s := range health.Samples() {
@@ -102,7 +115,7 @@ func TestKernelFaults(t *testing.T) {
 				break
 			}
 		}
-		n := len(framework.Messages(proxy.Logs()[logStart:], retrying))
+		n := len(retries(proxy.Syncs()[syncStart:]))
 		if unhealthy.IsZero() || n < 2 {
 			return fmt.Errorf("/healthz turned 503: %v; %d retries", !unhealthy.IsZero(), n)
 		}
@@ -118,7 +131,7 @@ func TestKernelFaults(t *testing.T) {
 		}
 	}
 
-	setRate("0")
+	setRate(0)
 	cleared := time.Now()
 	framework.Eventually(t, 60*time.Second, func() error {
 		h, err := framework.GetHealthz(framework.HealthzAddr)
@@ -142,33 +155,32 @@ func TestKernelFaults(t *testing.T) {
 		t.Errorf("HTTP %s, programmed before the faults: %d of %d requests failed, want 0", web, res.Failed, res.Sent)
 	}
 
-	faultLog := proxy.Logs()[logStart:]
-	failures := framework.Messages(faultLog, "kernel operation failed")
-	var injected []string
-	for _, f := range failures {
-		if err := f.Field("err"); strings.HasSuffix(err, ": injected fault") {
-			injected = append(injected, err)
+	faultSyncs := proxy.Syncs()[syncStart:]
+	var failures, injected []string
+	for _, s := range faultSyncs {
+		failures = append(failures, s.Errors...)
+		for _, err := range s.Errors {
+			if strings.HasSuffix(err, ": injected fault") {
+				injected = append(injected, err)
+			}
 		}
 	}
-	t.Logf("%d kernel operations logged as failed, %d of them injected, e.g.:\n  %s", len(failures), len(injected),
+	t.Logf("%d kernel operations recorded as failed, %d of them injected, e.g.:\n  %s", len(failures), len(injected),
 		strings.Join(injected[:min(len(injected), 4)], "\n  "))
 	described := regexp.MustCompile(`^(add virtual server TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
 		`add real server 10\.244\.[12]\.2:8080 to TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
 		`bind 10\.96\.1\.\d+/32 to kube-ipvs0|add .* to ipset KUBE-[A-Z-]+): injected fault$`)
 	for _, e := range injected {
 		if !described.MatchString(e) {
-			t.Errorf("failed operation logged as %q: want what was being done, on which Service", e)
+			t.Errorf("failed operation recorded as %q: want what was being done, on which Service", e)
 		}
 	}
 	if len(injected) == 0 {
-		t.Errorf("no injected failure was logged")
+		t.Errorf("no injected failure was recorded")
 	}
-	var backoff []string
-	for _, r := range framework.Messages(faultLog, retrying) {
-		backoff = append(backoff, r.Field("after"))
-	}
-	t.Logf("retries after %s", strings.Join(backoff, ", "))
-	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {
+	backoff := retries(faultSyncs)
+	t.Logf("retries after %v", backoff)
+	if len(backoff) < 2 || !slices.Equal(backoff[:2], []time.Duration{time.Second, 2 * time.Second}) {
 		t.Errorf("retries after %v, want a backoff doubling from 1s", backoff)
 	}
 	m, err := framework.ScrapeMetrics(framework.MetricsAddr)

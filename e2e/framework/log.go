@@ -7,8 +7,10 @@ import (
 )
 
 // LogEntry is one line of the daemon's log in kube-proxy's JSON format
-// (--logging-format=json, which StartProxy passes). The log is for people:
-// what a scenario needs to know about syncs comes from Proxy.Syncs.
+// (--logging-format=json, which StartProxy passes). The log is for people,
+// and a scenario reads it only to check what people are told (an error
+// named once, the field that needs a restart); what the daemon did comes
+// from Proxy.Syncs (the sync events), /status and /metrics.
 type LogEntry struct {
 	Msg    string
 	Logger string
@@ -47,13 +49,29 @@ func ParseLog(log string) []LogEntry {
 	return out
 }
 
-// Messages returns the entries of a log with the message msg.
-func Messages(log, msg string) []LogEntry {
-	var out []LogEntry
-	for _, e := range ParseLog(log) {
-		if e.Msg == msg {
-			out = append(out, e)
+// Says reports whether the entry's message or one of its fields holds
+// text (fields as printed, quotes unescaped).
+func (e LogEntry) Says(text string) bool {
+	if strings.Contains(e.Msg, text) {
+		return true
+	}
+	for _, v := range e.Fields {
+		if strings.Contains(fmt.Sprint(v), text) {
+			return true
 		}
 	}
-	return out
+	return false
+}
+
+// CountSaying counts the entries that say text: for checking what the log
+// tells people (once, naming the object), never for reading what the daemon
+// did (Proxy.Syncs and /status are for that).
+func CountSaying(entries []LogEntry, text string) int {
+	n := 0
+	for _, e := range entries {
+		if e.Says(text) {
+			n++
+		}
+	}
+	return n
 }

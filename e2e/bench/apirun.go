@@ -206,7 +206,7 @@ func coldStartAPI(d subject, r *APIRun) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if !p.Running() {
-		return fmt.Errorf("%s exited: %v", r.Daemon, p.Err())
+		return fmt.Errorf("%s exited: %w", r.Daemon, p.Err())
 	}
 	r.VirtualServers, r.RealServers, _ = ipvsCounts(p.PID())
 	for _, s := range samples {

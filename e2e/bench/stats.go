@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -83,8 +82,10 @@ func fitLine(xs, ys []float64) fit {
 	var ssRes, ssTot float64
 	mean := sy / n
 	for i := range xs {
-		ssRes += math.Pow(ys[i]-(a+b*xs[i]), 2)
-		ssTot += math.Pow(ys[i]-mean, 2)
+		d := ys[i] - (a + b*xs[i])
+		ssRes += d * d
+		e := ys[i] - mean
+		ssTot += e * e
 	}
 	r2 := 1.0
 	if ssTot > 0 {

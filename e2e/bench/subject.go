@@ -126,7 +126,7 @@ func (k *kubeProxyAPI) scrape() (last time.Time, count, sum float64, err error) 
 func (k *kubeProxyAPI) firstSync() (time.Time, bool, error) {
 	last, _, _, err := k.scrape()
 	if err != nil {
-		return last, false, nil // not serving yet
+		return last, false, nil //nolint:nilerr // not serving yet: not synced, and no failure either
 	}
 	return last, !last.IsZero(), nil
 }
@@ -149,7 +149,7 @@ func (k *kubeProxyAPI) quietFor(window time.Duration) error {
 func (k *kubeProxyAPI) waitSync(count float64, timeout time.Duration) (float64, error) {
 	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(time.Second) {
 		if !k.p.Running() {
-			return 0, fmt.Errorf("kube-proxy exited: %v", k.p.Err())
+			return 0, fmt.Errorf("kube-proxy exited: %w", k.p.Err())
 		}
 		if _, c, sum, err := k.scrape(); err == nil && c > count {
 			return sum, nil

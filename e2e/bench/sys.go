@@ -129,12 +129,6 @@ func run(ns, name string, args ...string) (string, error) {
 	return t.Output, err
 }
 
-// runInput runs a command with stdin in namespace ns.
-func runInput(ns, stdin, name string, args ...string) (string, error) {
-	t, err := framework.RunTimed(framework.Command{Bin: name, Args: args, NetNS: ns, Stdin: strings.NewReader(stdin)}, 10*time.Minute)
-	return t.Output, err
-}
-
 func nonEmptyLines(s string) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {

@@ -125,7 +125,7 @@ func (f *SyncFollower) Next(timeout time.Duration, p *Process, keep func(Sync) b
 		case err != nil:
 			return s, err
 		case !running:
-			return s, fmt.Errorf("%s exited before such a sync: %v", p.Bin, p.waitErr)
+			return s, fmt.Errorf("%s exited before such a sync: %w", p.Bin, p.waitErr)
 		case time.Now().After(deadline):
 			return s, fmt.Errorf("no such sync in %s within %s", f.path, timeout)
 		}

@@ -32,7 +32,7 @@ func sinceChanges(cs []Change) []time.Duration {
 
 func (r *reportWriter) changes(res *Results) {
 	r.f("#### One change at scale\n\n")
-	r.f("Each change is made on an idle daemon (the guest's CPUs idle, no periodic full sync due within a minute) and timed by the syncs that applied it, then checked in the kernel; a change the kernel never shows fails the run. *sinceChange* is the daemon's: from the manifest source delivering the change to the last kernel acknowledgement; *sync* is the applying sync's own time; *total* adds the source's 1 s poll and re-reading the file. Medians (min–max).\n\n")
+	r.f("Each change is made on an idle daemon (the guest's CPUs idle, no periodic full sync able to start within %s) and timed by the syncs that applied it, then checked in the kernel; a change the kernel never shows fails the run. *sinceChange* is the daemon's: from the manifest source delivering the change to the last kernel acknowledgement; *sync* is the applying sync's own time; *total* adds the source's 1 s poll and re-reading the file. Medians (min–max).\n\n", dur(changeWindow))
 	r.f("| Change | Services | sinceChange | sync | total | ops (minimal) | kernel messages | syncs | rounds |\n|---|---|---|---|---|---|---|---|---|\n")
 	collided := 0
 	for _, kind := range allChangeKinds(res) {

@@ -36,7 +36,7 @@ func Build(in *Input, services []*v1.Service, slices []*discovery.EndpointSlice)
 		byService[key] = append(byService[key], es)
 	}
 	sorted := append([]*v1.Service(nil), services...)
-	sort.Slice(sorted, func(i, j int) bool {
+	sort.SliceStable(sorted, func(i, j int) bool {
 		return ServiceKey(sorted[i].Namespace, sorted[i].Name) < ServiceKey(sorted[j].Namespace, sorted[j].Name)
 	})
 	x := NewIndex(Base(in))

@@ -3,14 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 
 	kpv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
 	k8sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/untrusted"
 )
 
 // The apiVersion and kind of kube-proxy's configuration file.
@@ -26,9 +26,14 @@ type Report struct {
 	Infos    []string
 }
 
-// LoadFile reads and validates a KubeProxyConfiguration file.
+// MaxFileSize bounds the configuration file (kube-proxy's is a few hundred bytes).
+const MaxFileSize = 1 << 20
+
+// LoadFile reads and validates a KubeProxyConfiguration file: a regular
+// file of at most MaxFileSize bytes (a FIFO or a symlink to /dev/zero is
+// refused, not read forever).
 func LoadFile(path string) (*Config, *Report, error) {
-	data, err := os.ReadFile(path)
+	data, err := untrusted.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
@@ -44,7 +49,7 @@ func LoadFile(path string) (*Config, *Report, error) {
 // each error naming its field.
 func Parse(data []byte) (*Config, *Report, error) {
 	rep := &Report{}
-	js, err := yaml.YAMLToJSON(data)
+	js, err := untrusted.YAMLToJSON(data, MaxFileSize)
 	if err != nil {
 		return nil, rep, fmt.Errorf("not valid YAML: %w", err)
 	}

@@ -46,6 +46,8 @@ type runFlags struct {
 	iptablesBackend iptables.Backend
 	trafficPeriod   time.Duration
 	faultSeed       int64
+	faultReads      string
+	statusRemote    bool
 	over            *overrides
 	fs              *pflag.FlagSet
 }
@@ -67,7 +69,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
 	fs.StringVar(&f.faultFile, "fault-inject-rate-file", "", "testing only: read the fault injection rate from this file every second")
-	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file"} {
+	fs.StringVar(&f.faultReads, "fault-inject-reads-file", "", "testing only: while this file names a read (node-addresses), that read fails")
+	fs.BoolVar(&f.statusRemote, "status-remote", false, "answer /status on the metrics address to clients on other hosts too (it lists every Service, unauthenticated); by default only the node itself may ask")
+	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file", "fault-inject-reads-file"} {
 		_ = fs.MarkHidden(name)
 	}
 	f.over = addOverrideFlags(fs)
@@ -134,8 +138,8 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	}
 	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
 	var injector *fault.Injector
-	if f.faultRate > 0 || f.faultFile != "" {
-		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate), zap.String("rateFile", f.faultFile))
+	if f.faultRate > 0 || f.faultFile != "" || f.faultReads != "" {
+		log.Warn("fault injection enabled: kernel writes (and reads) will fail on purpose", zap.Float64("rate", f.faultRate), zap.String("rateFile", f.faultFile), zap.String("readsFile", f.faultReads))
 		injector = fault.NewInjector(f.faultRate, f.faultSeed)
 		k = fault.Wrap(k, injector)
 	}
@@ -145,7 +149,7 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	var background sync.WaitGroup // every goroutine started here ends before run returns
 	defer background.Wait()
 	m := metrics.New()
-	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
+	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, 0, nil)
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
 	defer checks.Close()
 	// the source comes first: in cluster mode it also reports invalid Services as Events
@@ -178,7 +182,7 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 
 	var serverErrs []<-chan error
 	if cfg.HealthzBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.HealthzBindAddress, server.HealthMux(tracker), log.Named("healthz"))
+		errc, err := server.Serve(ctx, cfg.HealthzBindAddress, server.HealthMux(tracker), server.HealthLimits, log.Named("healthz"))
 		if err != nil {
 			return fmt.Errorf("healthz server: %w", err)
 		}
@@ -186,13 +190,17 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	}
 	extra := map[string]http.Handler{}
 	if statsKernel != nil {
-		extra["/status"] = status.Handler(nodeName, p, statsKernel)
+		st := status.Handler(nodeName, p, statsKernel)
+		if !f.statusRemote {
+			st = server.LoopbackOnly(st)
+		}
+		extra["/status"] = server.Bounded(st, 2)
 		traffic := status.NewTraffic(statsKernel.ServiceStats, p.Origins(), f.trafficPeriod, log.Named("traffic"))
 		m.Registry.MustRegister(traffic)
 		background.Go(func() { traffic.Run(ctx) })
 	}
 	if cfg.MetricsBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), log.Named("metrics"))
+		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), server.MetricsLimits, log.Named("metrics"))
 		if err != nil {
 			return fmt.Errorf("metrics server: %w", err)
 		}
@@ -201,6 +209,9 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 
 	if injector != nil && f.faultFile != "" {
 		background.Go(func() { followRateFile(ctx, f.faultFile, injector, log) })
+	}
+	if injector != nil && f.faultReads != "" {
+		background.Go(func() { followReadsFile(ctx, f.faultReads, injector, log) })
 	}
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()

@@ -22,12 +22,15 @@ type Metrics struct {
 	ServiceChanges         prometheus.Counter
 	ServiceChangesPending  prometheus.Gauge
 
-	OpsApplied    *prometheus.CounterVec // ipvsproxy_ops_applied_total{op}
-	KernelErrors  *prometheus.CounterVec // ipvsproxy_kernel_errors_total{op}
-	Syncs         *prometheus.CounterVec // ipvsproxy_syncs_total{type,result}
-	InvalidObjs   prometheus.Gauge
-	VirtualServer prometheus.Gauge
-	RealServers   prometheus.Gauge
+	OpsApplied   *prometheus.CounterVec // ipvsproxy_ops_applied_total{op}
+	KernelErrors *prometheus.CounterVec // ipvsproxy_kernel_errors_total{op}
+	Syncs        *prometheus.CounterVec // ipvsproxy_syncs_total{type,result}
+	InvalidObjs  prometheus.Gauge
+	// FailingServices is ipvsproxy_failing_services: Services whose kernel
+	// operations failed and are being retried on their own.
+	FailingServices prometheus.Gauge
+	VirtualServer   prometheus.Gauge
+	RealServers     prometheus.Gauge
 }
 
 // New creates the metrics in a fresh registry (with Go and process collectors).
@@ -92,6 +95,10 @@ func New() *Metrics {
 			Namespace: "ipvsproxy", Name: "invalid_objects",
 			Help: "Errors in Services and EndpointSlices that could not be programmed as written.",
 		}),
+		FailingServices: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "ipvsproxy", Name: "failing_services",
+			Help: "Services whose kernel operations failed, retried on their own with a backoff (see ipvs-proxy status).",
+		}),
 		VirtualServer: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "ipvsproxy", Name: "virtual_servers",
 			Help: "Virtual servers wanted in the kernel.",
@@ -104,6 +111,6 @@ func New() *Metrics {
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.SyncDuration, m.FullSyncDuration, m.PartialSyncDuration, m.NetworkProgramming, m.LastSync, m.LastQueued,
 		m.EndpointChanges, m.EndpointChangesPending, m.ServiceChanges, m.ServiceChangesPending,
-		m.OpsApplied, m.KernelErrors, m.Syncs, m.InvalidObjs, m.VirtualServer, m.RealServers)
+		m.OpsApplied, m.KernelErrors, m.Syncs, m.InvalidObjs, m.FailingServices, m.VirtualServer, m.RealServers)
 	return m
 }

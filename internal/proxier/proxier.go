@@ -13,7 +13,10 @@ package proxier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,6 +50,12 @@ type Config struct {
 	DrainCheckPeriod time.Duration
 	// RetryMin and RetryMax bound the backoff after a failed sync (defaults 1 s, 30 s).
 	RetryMin, RetryMax time.Duration
+	// ServiceRetryMax bounds the backoff of a Service whose kernel
+	// operations fail, retried on its own (default 2 minutes).
+	ServiceRetryMax time.Duration
+	// TurnPeriod is how often the idle sync loop reports to Health that it
+	// turns, for /livez (default 10 s).
+	TurnPeriod time.Duration
 	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
 	CPUs int
 	// OnSync, if set, is called after every sync with what it did (benchmarks, tests).
@@ -84,6 +93,10 @@ type Proxier struct {
 	needFull    bool
 	views       chan chan<- *View
 	origins     Origins
+	// failing are the Services whose kernel operations failed, by key.
+	failing map[string]*failure
+	// nodeAddrs is the last good read of the host's addresses (nil: none yet).
+	nodeAddrs []netip.Addr
 }
 
 type checkEntry struct {
@@ -102,15 +115,21 @@ func New(cfg Config) *Proxier {
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
+	if cfg.ServiceRetryMax == 0 {
+		cfg.ServiceRetryMax = 2 * time.Minute
+	}
+	if cfg.TurnPeriod == 0 {
+		cfg.TurnPeriod = 10 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
 	if cfg.Health == nil {
-		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
+		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, 0, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
 		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true,
-		views: make(chan chan<- *View)}
+		views: make(chan chan<- *View), failing: map[string]*failure{}}
 }
 
 // Source-facing methods.
@@ -158,11 +177,15 @@ func (p *Proxier) queued() {
 // Run syncs until ctx is done. Nothing is synced before the source has
 // delivered its initial state and the node is known.
 func (p *Proxier) Run(ctx context.Context) error {
+	turn := time.NewTicker(p.cfg.TurnPeriod)
+	defer turn.Stop()
 	for !p.store.isSynced() {
+		p.cfg.Health.Turned() // waiting for the source is not being stuck
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.store.notify:
+		case <-turn.C:
 		case reply := <-p.views:
 			p.answerView(reply)
 		}
@@ -173,8 +196,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 	defer drain.Stop()
 	retry := p.cfg.RetryMin
 	var retryTimer <-chan time.Time
+	services := time.NewTimer(time.Hour) // the next retry of a failing Service
+	services.Stop()
 	var last time.Time
 	for {
+		p.cfg.Health.Turned()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -183,6 +209,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case <-p.store.notify:
 		case <-retryTimer:
 			retryTimer = nil
+		case <-services.C:
+		case <-turn.C:
+			continue
 		case <-drain.C:
 			p.drainCheck()
 			continue
@@ -211,18 +240,36 @@ func (p *Proxier) Run(ctx context.Context) error {
 			retryTimer = time.After(retry)
 			retry = min(2*retry, p.cfg.RetryMax)
 		}
+		services.Stop()
+		if next := p.nextRetry(); !next.IsZero() {
+			services.Reset(max(time.Until(next), 0))
+		}
 	}
 }
 
-// nodeInput builds the compute input from the Node object and the host's addresses.
-func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
+// nodeInput builds the compute input from the Node object and the host's
+// addresses. A failed read of the host's addresses, or one that finds none
+// (a live node always has some), must never shrink what is programmed: the
+// last good read is used, and without one the sync is skipped (err). The
+// Node object's addresses are only added, never a substitute: on a
+// dual-stack node whose Node lists only IPv4, the IPv6 side would go.
+func (p *Proxier) nodeInput(n NodeInfo) (*desired.Input, error) {
 	addrs, err := p.cfg.Kernel.Link.NodeAddresses()
-	if err != nil {
-		p.log.Warn("cannot list the node's addresses; NodePorts use the Node object's", zap.Error(err))
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("the node has no address at all")
+	}
+	switch {
+	case err == nil:
+		p.nodeAddrs = addrs
+	case p.nodeAddrs != nil:
+		p.log.Warn("cannot list the node's addresses; keeping the last ones read", zap.Error(err))
+		addrs = p.nodeAddrs
+	default:
+		return nil, fmt.Errorf("cannot list the node's addresses, and none were read before: nothing is changed until they can be: %w", err)
 	}
 	seen := map[netip.Addr]bool{}
 	var all []netip.Addr
-	for _, a := range append(addrs, n.PrimaryAddresses...) {
+	for _, a := range append(slices.Clone(addrs), n.PrimaryAddresses...) {
 		if !seen[a] {
 			seen[a] = true
 			all = append(all, a)
@@ -230,5 +277,5 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 	}
 	n.Addresses = all
 	n.CPUs = p.cfg.CPUs
-	return desired.NewInput(p.cfg.Config, n)
+	return desired.NewInput(p.cfg.Config, n), nil
 }

@@ -32,7 +32,12 @@ type SyncStats struct {
 	// this sync applied to the sync's end (zero when no change was pending).
 	SinceChange time.Duration
 	Counts      map[plan.Kind]int
-	Err         error
+	// Err holds the node's failures (observing the kernel, the link, sets,
+	// rules, sysctls, ...): the sync failed. A Service's failed operations
+	// are that Service's (FailingServices), retried on their own.
+	Err error
+	// FailingServices counts the Services whose operations failed in this sync.
+	FailingServices int
 }
 
 // sync runs one full or incremental sync and reports whether it succeeded.
@@ -73,6 +78,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 			f = p.compute(key, svc, eps)
 		} else {
 			delete(p.lastValid, key)
+			delete(p.failing, key)
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
@@ -133,7 +139,12 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 
 func (p *Proxier) fullSync(ch changes) SyncStats {
 	st := SyncStats{Type: "full"}
-	in := p.nodeInput(ch.node)
+	in, err := p.nodeInput(ch.node)
+	if err != nil {
+		st.Err = err
+		p.store.requeue(ch)
+		return st
+	}
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
 		p.index = desired.NewIndex(desired.Base(in))
@@ -153,7 +164,7 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
-	p.run(pl, want, &st)
+	p.noteFailures(nil, p.run(pl, want, &st), time.Now())
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -173,12 +184,13 @@ func (p *Proxier) partialSync(ch changes) SyncStats {
 	st := SyncStats{Type: "partial"}
 	t, n := p.recompute(ch, false)
 	st.Services = n
+	t.Merge(p.dueRetries(time.Now()))
 	if t.Empty() {
 		return st
 	}
 	want := p.index.Partial(t)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
-	p.run(pl, want, &st)
+	p.noteFailures(t, p.run(pl, want, &st), time.Now())
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
@@ -206,7 +218,7 @@ func (p *Proxier) drainCheck() {
 	}
 	want := p.index.Partial(scope)
 	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
-	p.run(pl, want, &st)
+	p.noteFailures(scope, p.run(pl, want, &st), time.Now())
 	for _, k := range keys {
 		delete(p.draining, k)
 		if svc := p.believed.Services[k]; svc != nil {
@@ -237,10 +249,12 @@ func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options 
 }
 
 // run applies a plan and records what took effect in the believed state.
-func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
+// It returns the Services whose operations failed; the node's failures
+// fail the sync (st.Err) and call for a full resync.
+func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[string]*failure {
 	st.Ops = len(pl.Ops)
 	if pl.Empty() {
-		return
+		return nil
 	}
 	if ce := p.log.Check(zap.DebugLevel, "plan"); ce != nil {
 		for _, op := range pl.Ops {
@@ -254,9 +268,15 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 		}
 	}
 	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
+	var failing map[string]*failure
 	if res.Failed() > 0 {
-		st.Err = errors.Join(res.Errors...)
-		p.needFull = true
+		var node []error
+		node, failing = p.split(pl, res)
+		st.FailingServices = len(failing)
+		if len(node) > 0 {
+			st.Err = errors.Join(node...)
+			p.needFull = true
+		}
 	}
 	if m := p.cfg.Metrics; m != nil {
 		for k, n := range res.Applied {
@@ -268,12 +288,16 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 			}
 		}
 	}
+	return failing
 }
 
 // finish logs and records the outcome of a sync.
 func (p *Proxier) finish(st SyncStats, ch changes) {
 	fields := []zap.Field{zap.String("type", st.Type), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
 		zap.Int("failed", st.Failed), zap.Int("messages", st.Messages), zap.Duration("took", st.Duration)}
+	if st.FailingServices > 0 {
+		fields = append(fields, zap.Int("failingServices", st.FailingServices))
+	}
 	if st.SinceChange > 0 {
 		fields = append(fields, zap.Duration("sinceChange", st.SinceChange))
 	}
@@ -294,7 +318,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	} else {
 		if st.Type != "drain" {
 			p.needFull = p.needFull && st.Type != "full"
-			p.cfg.Health.Synced(st.Start)
+			p.cfg.Health.Synced(st.Start, st.Type == "full")
 		}
 		if st.Ops > 0 || st.Type == "full" {
 			p.log.Info("synced", fields...)
@@ -331,14 +355,19 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	}
 }
 
-// reportErrors logs and reports a Service's errors when they change.
+// reportErrors logs and reports a Service's errors when they change: its
+// invalid fields, the virtual servers it lost to another Service, and the
+// kernel's refusals of its operations.
 func (p *Proxier) reportErrors(key string) {
-	errs := p.index.Errors(key)
-	if slices.EqualFunc(errs, p.errs[key], func(a, b error) bool { return a.Error() == b.Error() }) {
+	invalid := p.index.Errors(key)
+	errs := append(slices.Clone(invalid), p.failureErrors(key)...)
+	if sameErrors(errs, p.errs[key]) {
 		return
 	}
-	for _, e := range errs {
-		p.log.Warn("invalid object", zap.String("service", key), zap.Error(e))
+	for _, e := range invalid {
+		if !slices.ContainsFunc(p.errs[key], func(o error) bool { return o.Error() == e.Error() }) {
+			p.log.Warn("invalid object", zap.String("service", key), zap.Error(e))
+		}
 	}
 	if len(errs) == 0 {
 		delete(p.errs, key)
@@ -350,8 +379,8 @@ func (p *Proxier) reportErrors(key string) {
 	}
 	if m := p.cfg.Metrics; m != nil {
 		n := 0
-		for _, e := range p.errs {
-			n += len(e)
+		for k, e := range p.errs {
+			n += len(e) - len(p.failureErrors(k))
 		}
 		m.InvalidObjs.Set(float64(n))
 	}

@@ -10,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
@@ -172,4 +173,45 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("not %s after 10 s", what)
 		}
 	}
+}
+
+// blockingIPVS blocks its dumps while held, as a kernel call that hangs.
+type blockingIPVS struct {
+	kernel.IPVS
+	held    chan struct{}
+	entered chan struct{}
+}
+
+func (b *blockingIPVS) Dump() (map[state.VSKey]*state.Service, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.held
+	return b.IPVS.Dump()
+}
+
+// /livez fails only when the sync loop stops turning: a full sync stuck in
+// the kernel beyond the liveness timeout; it is live again once it returns.
+func TestLivenessFollowsTheSyncLoop(t *testing.T) {
+	fk := fake.New(nodeIP)
+	k := fk.Interfaces()
+	b := &blockingIPVS{IPVS: k.IPVS, held: make(chan struct{}), entered: make(chan struct{}, 1)}
+	k.IPVS = b
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	tracker := health.NewTracker(time.Minute, 2*time.Minute, clock)
+	h := startWith(t, fk, k, nil, func(c *Config) { c.Health = tracker; c.TurnPeriod = 5 * time.Millisecond })
+	h.feed(1)
+	<-b.entered // the first full sync is in the kernel, and stays there
+	mu.Lock()
+	now = now.Add(3 * time.Minute)
+	mu.Unlock()
+	if st := tracker.Status(); st.Live {
+		t.Fatalf("live while the sync loop has been stuck for 3 minutes: %+v", st)
+	}
+	close(b.held)
+	h.next("full")
+	waitFor(t, "live again", func() bool { return tracker.Status().Live })
 }

@@ -75,7 +75,7 @@ func parseService(in *Input, svc *v1.Service, errs *objErrs) (*service, bool) {
 	if !parseClusterIPs(s, spec, errs) || !parsePolicies(s, spec, errs) {
 		return nil, false
 	}
-	s.sched = schedulerFor(in.Config.IPVS.Scheduler, svc.Annotations, errs)
+	s.sched = schedulerFor(in.Config.IPVS.Scheduler, in.MissingSchedulers, svc.Annotations, errs)
 	parsePorts(s, spec, errs)
 	for i, ip := range spec.ExternalIPs {
 		a, err := netip.ParseAddr(strings.TrimSpace(ip))

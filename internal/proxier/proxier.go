@@ -97,6 +97,8 @@ type Proxier struct {
 	failing map[string]*failure
 	// nodeAddrs is the last good read of the host's addresses (nil: none yet).
 	nodeAddrs []netip.Addr
+	// schedulers says which schedulers the kernel has, as probed (see schedprobe.go).
+	schedulers map[string]bool
 }
 
 type checkEntry struct {
@@ -277,5 +279,7 @@ func (p *Proxier) nodeInput(n NodeInfo) (*desired.Input, error) {
 	}
 	n.Addresses = all
 	n.CPUs = p.cfg.CPUs
-	return desired.NewInput(p.cfg.Config, n), nil
+	in := desired.NewInput(p.cfg.Config, n)
+	in.MissingSchedulers = p.missingSchedulers()
+	return in, nil
 }

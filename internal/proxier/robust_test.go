@@ -10,6 +10,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
@@ -214,4 +216,39 @@ func TestLivenessFollowsTheSyncLoop(t *testing.T) {
 	close(b.held)
 	h.next("full")
 	waitFor(t, "live again", func() bool { return tracker.Status().Live })
+}
+
+// A Service annotated with a scheduler this node's kernel lacks (any name
+// on IPVS's list passes validation) used to have every operation refused,
+// failing every full sync. The scheduler is probed: the Service keeps the
+// default with an error naming the modprobe line, the node's syncs succeed,
+// and once the module is loaded the next full sync moves the Service to it.
+func TestAnnotationSchedulerMissingFromTheKernel(t *testing.T) {
+	fk := fake.New(nodeIP)
+	fk.IPVS.SetSchedulers("rr", "wrr", "lc")
+	rep := &errorsOf{errs: map[string][]error{}}
+	h := startWith(t, fk, fk.Interfaces(), func(c *config.Config) { c.IPVS.SyncPeriod = 50 * time.Millisecond },
+		func(c *Config) { c.Reporter = rep })
+	bad := service("bad", "10.96.0.9", 80)
+	bad.Annotations = map[string]string{desired.AnnotationScheduler: "sh"}
+	h.p.UpsertService(bad)
+	h.feed(2)
+	s := h.next("full")
+	if s.Err != nil || s.Failed != 0 || !h.p.Health().Status().Healthy {
+		t.Fatalf("first full sync: err %v, %d failed, health %+v", s.Err, s.Failed, h.p.Health().Status())
+	}
+	if !strings.Contains(fk.IPVS.Save(), "-A -t 10.96.0.9:80 -s rr") {
+		t.Fatalf("the Service is not programmed with the default scheduler:\n%s", fk.IPVS.Save())
+	}
+	if errs := rep.get("default/bad"); len(errs) != 1 || !strings.Contains(errs[0].Error(), "this node's kernel has no scheduler \"sh\" (load it with `modprobe ip_vs_sh`)") {
+		t.Fatalf("reported: %v", errs)
+	}
+	for range 3 { // later full syncs neither fail nor probe anything but the missing scheduler
+		if s := h.next("full"); s.Err != nil || s.Ops != 0 {
+			t.Fatalf("full sync: %+v", s)
+		}
+	}
+	fk.IPVS.SetSchedulers("rr", "wrr", "lc", "sh") // modprobe ip_vs_sh
+	waitFor(t, "the Service moved to sh", func() bool { return strings.Contains(fk.IPVS.Save(), "-A -t 10.96.0.9:80 -s sh") })
+	waitFor(t, "the error cleared", func() bool { return len(rep.get("default/bad")) == 0 })
 }

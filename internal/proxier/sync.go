@@ -71,6 +71,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 			keys = append(keys, k)
 		}
 	}
+	p.probeSchedulers(keys)
 	for _, key := range keys {
 		svc, eps := p.store.service(key)
 		var f *desired.Fragment
@@ -139,6 +140,7 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 
 func (p *Proxier) fullSync(ch changes) SyncStats {
 	st := SyncStats{Type: "full"}
+	p.recheckMissingSchedulers()
 	in, err := p.nodeInput(ch.node)
 	if err != nil {
 		st.Err = err
@@ -400,5 +402,5 @@ func sameInput(a, b *desired.Input) bool {
 	}
 	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
 		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
-		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs
+		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs && sameSchedulers(a, b)
 }

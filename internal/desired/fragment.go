@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -26,11 +27,14 @@ type Fragment struct {
 	Errors []error
 	// Rejected says the whole Service was invalid and nothing was computed.
 	Rejected bool
+	// Created is the Service's creationTimestamp: between two Services that
+	// want the same virtual server in the same role, the older keeps it.
+	Created time.Time
 }
 
 // ForService computes what one Service and its EndpointSlices want on this node.
 func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *Fragment {
-	f := &Fragment{}
+	f := &Fragment{Created: svc.CreationTimestamp.Time}
 	errs := &objErrs{kind: "Service", ns: svc.Namespace, name: svc.Name}
 	s, ok := parseService(in, svc, errs)
 	f.Errors = errs.errs

@@ -85,6 +85,9 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		p.reportErrors(key)
 		p.noteHealthCheck(key, f)
 	}
+	for _, key := range p.index.TakeRecontested() { // they won or lost something because of these changes
+		p.reportErrors(key)
+	}
 	p.origins.update(p.index, t.Services)
 	return t, len(keys)
 }

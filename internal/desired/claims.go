@@ -1,0 +1,343 @@
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+)
+
+// Precedence between Services that want the same thing. Any tenant who may
+// create a Service may write externalIPs (CVE-2020-8554), so a Service must
+// never take what the cluster allocated to another:
+//
+//   - An address has one role: a Service's ClusterIP comes before a
+//     LoadBalancer ingress IP, which comes before an externalIP. An
+//     externalIP equal to a ClusterIP (10.96.0.1, the API server's) or to a
+//     LoadBalancer IP is refused on every port; so is a LoadBalancer IP equal
+//     to a ClusterIP. NodePort virtual servers sit on the node's own
+//     addresses, which LoadBalancer IPs may share (ServiceLB does), so they
+//     contend per virtual server only, as allocated addresses.
+//   - Services that use an address in the same role share it; a virtual
+//     server (protocol, address, port) two of them want goes to the older
+//     Service (creationTimestamp), and between equals to the one whose
+//     namespace/name sorts first, whatever the order they arrived in.
+//
+// The loser gets neither the virtual server nor the addresses and set
+// members that go with it (an externalIP set member would masquerade the
+// winner's traffic), and an error naming who keeps it.
+
+// Ranks of the roles, best first.
+const (
+	rankAllocated = iota // ClusterIP, NodePort
+	rankLoadBalancer
+	rankExternal
+	numRanks
+)
+
+func rankOf(k state.Kind) int {
+	switch k {
+	case state.KindLoadBalancer:
+		return rankLoadBalancer
+	case state.KindExternalIP:
+		return rankExternal
+	}
+	return rankAllocated
+}
+
+var roleNames = [numRanks]string{"ClusterIP", "LoadBalancer ingress IP", "externalIP"}
+
+// claim is one Service's want of one virtual server.
+type claim struct {
+	service string
+	vs      *state.Service
+	rank    int
+	created time.Time
+}
+
+// before orders claims: better role, older, then by name.
+func (c *claim) before(o *claim) bool {
+	if c.rank != o.rank {
+		return c.rank < o.rank
+	}
+	if !c.created.Equal(o.created) {
+		return c.created.Before(o.created)
+	}
+	return c.service < o.service
+}
+
+// contest is every claim on one virtual server, in order, and the winner.
+type contest struct {
+	claims []*claim
+	winner *claim
+}
+
+// extras are addresses and set members.
+type extras struct {
+	addrs   []netip.Addr
+	members []state.SetMember
+}
+
+// serviceExtras splits a fragment's addresses and members into those that
+// go with one of its virtual servers (counted while it wins that one) and
+// the others (the hairpin members of its endpoints, its health check port).
+type serviceExtras struct {
+	untied extras
+	tied   map[state.VSKey]*extras
+	// roles are the addresses it uses in a role that excludes lesser ones.
+	roles map[netip.Addr]int
+}
+
+// splitExtras ties each address and member of f to the virtual servers it
+// serves: an ip,proto:port member to that virtual server, an address (and
+// its KUBE-IPVS-IPS member) to the virtual servers on it, a node port to
+// the NodePort virtual servers with that port.
+func splitExtras(f *Fragment) *serviceExtras {
+	se := &serviceExtras{tied: map[state.VSKey]*extras{}, roles: map[netip.Addr]int{}}
+	keys := map[state.VSKey]bool{}
+	at := map[netip.Addr][]state.VSKey{}
+	nodePorts := map[uint16][]state.VSKey{}
+	for _, s := range f.Services {
+		keys[s.Key] = true
+		if s.Origin.Kind == state.KindNodePort {
+			nodePorts[s.Key.Port] = append(nodePorts[s.Key.Port], s.Key)
+			continue
+		}
+		at[s.Key.Addr] = append(at[s.Key.Addr], s.Key)
+		r := rankOf(s.Origin.Kind)
+		if old, ok := se.roles[s.Key.Addr]; !ok || r < old {
+			se.roles[s.Key.Addr] = r
+		}
+	}
+	tie := func(ks []state.VSKey, a netip.Addr, m *state.SetMember) {
+		if len(ks) == 0 {
+			ks = []state.VSKey{{}} // untied
+		}
+		for _, k := range ks {
+			e := &se.untied
+			if k != (state.VSKey{}) {
+				if e = se.tied[k]; e == nil {
+					e = &extras{}
+					se.tied[k] = e
+				}
+			}
+			if m != nil {
+				e.members = append(e.members, *m)
+			} else {
+				e.addrs = append(e.addrs, a)
+			}
+		}
+	}
+	for i := range f.Members {
+		m := &f.Members[i]
+		switch e := m.Entry; {
+		case e.Addr.IsValid() && e.Port != 0:
+			if k := (state.VSKey{Proto: e.Proto, Addr: e.Addr, Port: e.Port}); keys[k] {
+				tie([]state.VSKey{k}, netip.Addr{}, m)
+			} else {
+				tie(nil, netip.Addr{}, m)
+			}
+		case e.Addr.IsValid():
+			tie(at[e.Addr], netip.Addr{}, m)
+		default:
+			tie(nodePorts[e.Port], netip.Addr{}, m)
+		}
+	}
+	for _, a := range f.Addresses {
+		tie(at[a], a, nil)
+	}
+	return se
+}
+
+// bestRank is the best role any Service uses a for (numRanks: none).
+func (x *Index) bestRank(a netip.Addr) int {
+	if r := x.ranks[a]; r != nil {
+		for i, n := range r {
+			if n > 0 {
+				return i
+			}
+		}
+	}
+	return numRanks
+}
+
+// eligible says whether a claim's role on its address is the best one.
+func (x *Index) eligible(c *claim) bool {
+	return c.vs.Origin.Kind == state.KindNodePort || x.bestRank(c.vs.Key.Addr) == c.rank
+}
+
+func (x *Index) add(service string, f *Fragment, t *Touched) {
+	x.frags[service] = f
+	se := splitExtras(f)
+	x.extras[service] = se
+	x.count(&se.untied, +1, t)
+	affected := map[state.VSKey]struct{}{}
+	for a, r := range se.roles {
+		x.setRank(a, r, +1, affected)
+	}
+	for _, s := range f.Services {
+		c := x.claims[s.Key]
+		if c == nil {
+			c = &contest{}
+			x.claims[s.Key] = c
+		}
+		if slices.ContainsFunc(c.claims, func(o *claim) bool { return o.service == service }) {
+			continue // the same virtual server twice in one Service: the first counts
+		}
+		cl := &claim{service: service, vs: s, rank: rankOf(s.Origin.Kind), created: f.Created}
+		i, _ := slices.BinarySearchFunc(c.claims, cl, func(a, b *claim) int {
+			if a.before(b) {
+				return -1
+			}
+			return 1
+		})
+		c.claims = slices.Insert(c.claims, i, cl)
+		if x.keysAt[s.Key.Addr] == nil {
+			x.keysAt[s.Key.Addr] = map[state.VSKey]struct{}{}
+		}
+		x.keysAt[s.Key.Addr][s.Key] = struct{}{}
+		affected[s.Key] = struct{}{}
+	}
+	for k := range affected {
+		x.settle(k, service, t)
+	}
+}
+
+func (x *Index) remove(service string, f *Fragment, t *Touched) {
+	se := x.extras[service]
+	affected := map[state.VSKey]struct{}{}
+	for _, s := range f.Services {
+		if c := x.claims[s.Key]; c != nil {
+			c.claims = slices.DeleteFunc(c.claims, func(o *claim) bool { return o.service == service })
+		}
+		affected[s.Key] = struct{}{}
+	}
+	for a, r := range se.roles {
+		x.setRank(a, r, -1, affected)
+	}
+	for k := range affected {
+		x.settle(k, service, t)
+	}
+	x.count(&se.untied, -1, t)
+	delete(x.extras, service)
+	delete(x.frags, service)
+}
+
+// setRank counts a Service's use of address a in role r; when the best
+// role of a changes, every virtual server on a must be settled again.
+func (x *Index) setRank(a netip.Addr, r, delta int, affected map[state.VSKey]struct{}) {
+	before := x.bestRank(a)
+	counts := x.ranks[a]
+	if counts == nil {
+		counts = &[numRanks]int{}
+		x.ranks[a] = counts
+	}
+	counts[r] += delta
+	if *counts == ([numRanks]int{}) {
+		delete(x.ranks, a)
+	}
+	if x.bestRank(a) != before {
+		for k := range x.keysAt[a] {
+			affected[k] = struct{}{}
+		}
+	}
+}
+
+// settle picks the winner of a virtual server and moves the extras that go
+// with it from the old winner to the new one. Services other than changing
+// whose win or loss changed are recontested.
+func (x *Index) settle(k state.VSKey, changing string, t *Touched) {
+	t.Services[k] = struct{}{}
+	c := x.claims[k]
+	if c == nil {
+		return
+	}
+	var win *claim
+	for _, cl := range c.claims {
+		if x.eligible(cl) {
+			win = cl
+			break
+		}
+	}
+	if win != c.winner {
+		if c.winner != nil {
+			if se := x.extras[c.winner.service]; se != nil {
+				x.count(se.tied[k], -1, t)
+			}
+		}
+		if win != nil {
+			x.count(x.extras[win.service].tied[k], +1, t)
+		}
+		for _, cl := range c.claims {
+			if cl.service != changing {
+				x.recontested[cl.service] = struct{}{}
+			}
+		}
+		c.winner = win
+	}
+	if len(c.claims) == 0 {
+		delete(x.claims, k)
+		if m := x.keysAt[k.Addr]; m != nil {
+			delete(m, k)
+			if len(m) == 0 {
+				delete(x.keysAt, k.Addr)
+			}
+		}
+	}
+}
+
+// Errors returns a Service's invalid fields and the virtual servers it lost
+// to another Service, with why.
+func (x *Index) Errors(service string) []error {
+	f := x.frags[service]
+	if f == nil {
+		return nil
+	}
+	out := slices.Clone(f.Errors)
+	for _, s := range f.Services {
+		c := x.claims[s.Key]
+		if c == nil || (c.winner != nil && c.winner.service == service) {
+			continue
+		}
+		i := slices.IndexFunc(c.claims, func(o *claim) bool { return o.service == service })
+		if i < 0 {
+			continue // a second claim of its own on the same virtual server
+		}
+		mine := c.claims[i]
+		if !x.eligible(mine) {
+			holder := x.holder(s.Key.Addr)
+			out = append(out, fmt.Errorf("Service %s: %s %s is the %s of Service %s; not programmed (a ClusterIP comes before a LoadBalancer ingress IP, which comes before an externalIP)",
+				service, roleNames[mine.rank], s.Key.Addr, roleNames[x.bestRank(s.Key.Addr)], holder))
+			continue
+		}
+		w := c.winner
+		why := "it sorts first by namespace/name"
+		switch {
+		case w.rank < mine.rank:
+			why = "its " + roleNames[w.rank] + " comes before an " + roleNames[mine.rank]
+		case w.created.Before(mine.created):
+			why = "it is older"
+		}
+		out = append(out, fmt.Errorf("Service %s: virtual server %s is also wanted by Service %s, which keeps it (%s)", service, s.Key, w.service, why))
+	}
+	return out
+}
+
+// holder names a Service that uses a in its best role.
+func (x *Index) holder(a netip.Addr) string {
+	best := x.bestRank(a)
+	var names []string
+	for k := range x.keysAt[a] {
+		for _, cl := range x.claims[k].claims {
+			if cl.rank == best && cl.vs.Origin.Kind != state.KindNodePort {
+				names = append(names, cl.service)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "?"
+	}
+	return slices.Min(names)
+}

@@ -26,8 +26,8 @@ type Index struct {
 	// ranks counts, per address, the Services that use it in each role.
 	ranks map[netip.Addr]*[numRanks]int
 	// keysAt lists the contested virtual servers at each address.
-	keysAt map[netip.Addr]map[state.VSKey]struct{}
-	addrs  map[netip.Addr]int
+	keysAt  map[netip.Addr]map[state.VSKey]struct{}
+	addrs   map[netip.Addr]int
 	members map[state.SetMember]int
 	setSpec map[string]state.SetSpec
 	// recontested are Services whose losses changed because of another

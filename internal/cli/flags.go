@@ -28,6 +28,10 @@ type overrides struct {
 	tcpTimeout         time.Duration
 	tcpFinTimeout      time.Duration
 	udpTimeout         time.Duration
+	// ipvs-proxy's own (the file's ipvsProxy section)
+	externalIPCIDRs []string
+	maxVS, maxRS    int
+	nodePortRange   string
 }
 
 func addOverrideFlags(fs *pflag.FlagSet) *overrides {
@@ -49,6 +53,10 @@ func addOverrideFlags(fs *pflag.FlagSet) *overrides {
 	fs.DurationVar(&o.tcpTimeout, "ipvs-tcp-timeout", 0, "IPVS idle TCP connection timeout (0: leave the kernel's)")
 	fs.DurationVar(&o.tcpFinTimeout, "ipvs-tcpfin-timeout", 0, "IPVS TCP FIN_WAIT timeout (0: leave the kernel's)")
 	fs.DurationVar(&o.udpTimeout, "ipvs-udp-timeout", 0, "IPVS UDP timeout (0: leave the kernel's)")
+	fs.StringSliceVar(&o.externalIPCIDRs, "external-ip-cidrs", nil, "the only CIDRs Services' externalIPs may come from (ipvsProxy.externalIPCIDRs; default: any but the node's addresses)")
+	fs.IntVar(&o.maxVS, "max-virtual-servers-per-service", config.DefaultMaxVirtualServersPerService, "the most virtual servers one Service may expand to on this node")
+	fs.IntVar(&o.maxRS, "max-real-servers-per-service", config.DefaultMaxRealServersPerService, "the most real servers one Service may expand to on this node")
+	fs.StringVar(&o.nodePortRange, "node-port-range", config.DefaultNodePortRange.String(), "standalone mode: the API server's --service-node-port-range, node ports are checked against")
 	return o
 }
 
@@ -101,6 +109,10 @@ func (o *overrides) apply(cfg *config.Config) error {
 		set("ipvs-tcp-timeout", func() error { cfg.IPVS.Timeouts.TCP = o.tcpTimeout; return nil }),
 		set("ipvs-tcpfin-timeout", func() error { cfg.IPVS.Timeouts.TCPFin = o.tcpFinTimeout; return nil }),
 		set("ipvs-udp-timeout", func() error { cfg.IPVS.Timeouts.UDP = o.udpTimeout; return nil }),
+		set("external-ip-cidrs", func() error { return cfg.SetExternalIPCIDRs(o.externalIPCIDRs) }),
+		set("max-virtual-servers-per-service", func() error { cfg.Limits.VirtualServers = o.maxVS; return atLeastOne(o.maxVS) }),
+		set("max-real-servers-per-service", func() error { cfg.Limits.RealServers = o.maxRS; return atLeastOne(o.maxRS) }),
+		set("node-port-range", func() error { cfg.NodePortRange, err = config.ParsePortRange(o.nodePortRange); return err }),
 	} {
 		if e != nil {
 			return e
@@ -108,6 +120,13 @@ func (o *overrides) apply(cfg *config.Config) error {
 	}
 	if cfg.IPVS.MinSyncPeriod > cfg.IPVS.SyncPeriod {
 		return fmt.Errorf("--ipvs-min-sync-period %v must not exceed the sync period %v", cfg.IPVS.MinSyncPeriod, cfg.IPVS.SyncPeriod)
+	}
+	return nil
+}
+
+func atLeastOne(n int) error {
+	if n < 1 {
+		return fmt.Errorf("%d must be at least 1", n)
 	}
 	return nil
 }

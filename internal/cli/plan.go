@@ -40,6 +40,7 @@ func planCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plan: %v\n", err)
 		return 1
 	}
+	cfg.APIChecks = true // manifests: nobody validated them
 	node := desired.Node{Name: *nodeName, Labels: *labels}
 	for _, s := range *nodeIPs {
 		a, err := netip.ParseAddr(strings.TrimSpace(s))

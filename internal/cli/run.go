@@ -250,6 +250,11 @@ func loadRunConfig(f *runFlags, log *zap.Logger) (*config.Config, error) {
 	if err := f.over.apply(cfg); err != nil {
 		return nil, err
 	}
+	cfg.APIChecks = f.manifests != "" // nobody validated the manifests
+	if len(cfg.ExternalIPCIDRs) == 0 {
+		log.Info("any Service may claim any externalIP but this node's own addresses (CVE-2020-8554): "+
+			"set ipvsProxy.externalIPCIDRs (--external-ip-cidrs) or enable the DenyServiceExternalIPs admission plugin")
+	}
 	return cfg, nil
 }
 

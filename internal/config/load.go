@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -60,6 +61,13 @@ func Parse(data []byte) (*Config, *Report, error) {
 	if err := checkTypeMeta(raw); err != nil {
 		return nil, rep, err
 	}
+	ext, hasExt := raw[ExtensionKey]
+	if hasExt {
+		delete(raw, ExtensionKey) // kube-proxy's fields are decoded without ipvs-proxy's own
+		if js, err = jsonOf(raw); err != nil {
+			return nil, rep, err
+		}
+	}
 	var kpc kpv1alpha1.KubeProxyConfiguration
 	strictErrs, err := k8sjson.UnmarshalStrict(js, &kpc)
 	if err != nil {
@@ -82,7 +90,21 @@ func Parse(data []byte) (*Config, *Report, error) {
 		return nil, rep, fmt.Errorf("mode: %q is not supported: ipvs-proxy implements only the ipvs mode; set mode: ipvs", kpc.Mode)
 	}
 	cfg, err := fromV1alpha1(&kpc)
-	return cfg, rep, err
+	if hasExt && cfg != nil {
+		err = errors.Join(err, applyExtension(ext, cfg, rep))
+	}
+	if err != nil {
+		return nil, rep, err
+	}
+	return cfg, rep, nil
+}
+
+func jsonOf(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode: %w", err)
+	}
+	return b, nil
 }
 
 func checkTypeMeta(raw map[string]any) error {

@@ -45,10 +45,22 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 	var parsed []sliceEndpoints
 	for _, es := range slices {
 		serrs := &objErrs{kind: "EndpointSlice", ns: es.Namespace, name: es.Name}
+		if in.Config.APIChecks && !checkName("EndpointSlice", es.Namespace, es.Name, serrs) {
+			f.Errors = append(f.Errors, serrs.errs...)
+			continue
+		}
 		if p, ok := parseSlice(es, in.Node.Name, serrs); ok {
 			parsed = append(parsed, p)
 		}
 		f.Errors = append(f.Errors, serrs.errs...)
+	}
+	if vs, rs := s.expansion(in, parsed); overLimits(in, vs, rs) != "" {
+		// computing it would take the node's memory (10,000 ports × 10
+		// externalIPs is 110,000 virtual servers): refused whole
+		errs.add("spec", "%s", overLimits(in, vs, rs))
+		f.Errors = append(f.Errors, errs.errs[len(errs.errs)-1])
+		f.Rejected = true
+		return f
 	}
 	b := fragmentBuilder{in: in, s: s, f: f, local: map[state.RSKey]bool{}}
 	for fam, vip := range s.clusterIPs {

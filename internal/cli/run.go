@@ -252,7 +252,7 @@ func loadRunConfig(f *runFlags, log *zap.Logger) (*config.Config, error) {
 	}
 	cfg.APIChecks = f.manifests != "" // nobody validated the manifests
 	if len(cfg.ExternalIPCIDRs) == 0 {
-		log.Info("any Service may claim any externalIP but this node's own addresses (CVE-2020-8554): "+
+		log.Info("any Service may claim any externalIP but this node's own addresses (CVE-2020-8554): " +
 			"set ipvsProxy.externalIPCIDRs (--external-ip-cidrs) or enable the DenyServiceExternalIPs admission plugin")
 	}
 	return cfg, nil

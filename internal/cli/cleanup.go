@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/netip"
+	"slices"
 
 	"github.com/spf13/pflag"
 
@@ -45,10 +48,23 @@ func cleanupCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cleanup: %v\n", err)
 		return 1
 	}
-	pl := plan.Diff(state.New(), observed, plan.Options{Cleanup: true, ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs})
+	addrs, err := k.Link.NodeAddresses()
+	if err != nil {
+		fmt.Fprintf(stderr, "cleanup: cannot list the node's addresses (%v): NodePort virtual servers are left in place\n", err)
+	}
+	nodeAddrs := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		nodeAddrs[a] = true
+	}
+	pl := plan.Diff(state.New(), observed, plan.Options{Cleanup: true, ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs, NodeAddresses: nodeAddrs})
 	if *dryRun || *verbose {
 		for _, op := range pl.Ops {
 			fmt.Fprintln(stdout, op.String())
+		}
+	}
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		for _, chain := range slices.Sorted(maps.Keys(observed.Rules[f].Shared)) {
+			fmt.Fprintf(stdout, "left chain %s (IPv%d) in place: another component still uses it (%s)\n", chain, f, observed.Rules[f].Shared[chain])
 		}
 	}
 	if *dryRun {

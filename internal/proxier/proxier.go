@@ -97,6 +97,9 @@ type Proxier struct {
 	failing map[string]*failure
 	// nodeAddrs is the last good read of the host's addresses (nil: none yet).
 	nodeAddrs []netip.Addr
+	// hadAddrs are every address the node has had since the start: NodePort
+	// virtual servers are ours only on them.
+	hadAddrs map[netip.Addr]bool
 	// schedulers says which schedulers the kernel has, as probed (see schedprobe.go).
 	schedulers map[string]bool
 }
@@ -279,6 +282,12 @@ func (p *Proxier) nodeInput(n NodeInfo) (*desired.Input, error) {
 	}
 	n.Addresses = all
 	n.CPUs = p.cfg.CPUs
+	if p.hadAddrs == nil {
+		p.hadAddrs = map[netip.Addr]bool{}
+	}
+	for _, a := range all {
+		p.hadAddrs[a] = true
+	}
 	in := desired.NewInput(p.cfg.Config, n)
 	in.MissingSchedulers = p.missingSchedulers()
 	return in, nil

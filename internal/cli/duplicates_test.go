@@ -19,6 +19,11 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
 )
 
+type (
+	v1Service = v1.Service
+	v1Slice   = discovery.EndpointSlice
+)
+
 // collector is a sink that keeps what a source says, like the proxier's store.
 type collector struct {
 	mu       sync.Mutex

@@ -108,6 +108,9 @@ type header struct {
 // or YAML. An empty document (only comments, "---", "null"; what `helm
 // template` writes for an empty template) is nothing, not an error.
 func (r *reader) document(where string, raw []byte) {
+	if untrusted.Empty(raw) {
+		return
+	}
 	// A document in JSON form is decoded as such: JSON is YAML too, but
 	// converting it through the YAML parser takes three times as long, most
 	// of a cold start in standalone mode with thousands of Services. A file
@@ -229,6 +232,11 @@ func decode[T any](r *reader, id string, js []byte) (*T, bool) {
 		return nil, false
 	}
 	for _, e := range strict {
+		if strings.Contains(e.Error(), "duplicate field") {
+			// which of the two counts is not obvious, and the API server refuses it
+			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %v", id, e))
+			return nil, false
+		}
 		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: %v", id, e))
 	}
 	return obj, true

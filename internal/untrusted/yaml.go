@@ -21,7 +21,9 @@ const nodeCost = 16
 // not their size, so long scalars repeated by aliases pass it.
 //
 // It also refuses content after a top-level flow collection ("{a: 1} {b: 2}"),
-// which the YAML parsers drop without a word.
+// which the YAML parsers drop without a word, and a key given twice in one
+// mapping (which would otherwise keep one of them silently; the API server
+// refuses it too).
 func YAMLToJSON(doc []byte, max int64) ([]byte, error) {
 	if err := CheckExpansion(doc, max); err != nil {
 		return nil, err
@@ -29,14 +31,19 @@ func YAMLToJSON(doc []byte, max int64) ([]byte, error) {
 	if err := checkNothingAfterFlow(doc); err != nil {
 		return nil, err
 	}
-	return yaml.YAMLToJSON(doc)
+	return yaml.YAMLToJSONStrict(doc)
 }
+
+// Empty reports whether a document holds nothing but blank lines, comments
+// and document markers ("---", "..."): what `helm template` writes for an
+// empty template.
+func Empty(doc []byte) bool { return firstContent(doc) == 0 }
 
 // checkNothingAfterFlow returns an error when a document that is a flow
 // collection ("{...}" or "[...]") has more after it. Block-style documents
 // cannot hide anything that way and are not parsed twice.
 func checkNothingAfterFlow(doc []byte) error {
-	if t := bytes.TrimSpace(doc); len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+	if c := firstContent(doc); c != '{' && c != '[' {
 		return nil
 	}
 	dec := yamlv3.NewDecoder(bytes.NewReader(doc))
@@ -66,6 +73,24 @@ func CheckExpansion(doc []byte, max int64) error {
 		return fmt.Errorf("%w: its aliases expand it to more than %d bytes", ErrTooLarge, max)
 	}
 	return nil
+}
+
+// firstContent returns the first character of doc that is not blank, in a
+// comment, or a document marker ("---").
+func firstContent(doc []byte) byte {
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if rest, ok := bytes.CutPrefix(t, []byte("---")); ok {
+			t = bytes.TrimSpace(rest)
+		}
+		if rest, ok := bytes.CutPrefix(t, []byte("...")); ok {
+			t = bytes.TrimSpace(rest)
+		}
+		if len(t) > 0 && t[0] != '#' {
+			return t[0]
+		}
+	}
+	return 0
 }
 
 type expansion struct {

@@ -181,7 +181,9 @@ func TestHostileFilesCorpus(t *testing.T) {
 			sink := &collector{services: map[string]*v1Service{}, slices: map[string]*v1Slice{}, synced: make(chan struct{})}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- standalone.New(standalone.Config{Dir: dir, Poll: 10 * time.Millisecond}).Run(ctx, sink) }()
+			go func() {
+				done <- standalone.New(standalone.Config{Dir: dir, Poll: 10 * time.Millisecond}).Run(ctx, sink)
+			}()
 			defer cancel()
 			select {
 			case <-sink.synced:

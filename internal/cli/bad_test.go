@@ -31,7 +31,7 @@ spec:
 // golden files next to the cases (go test -update rewrites them).
 func TestBadInputCorpus(t *testing.T) {
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
-	if len(files) < 30 {
+	if len(files) < 90 {
 		t.Fatalf("only %d bad-input cases", len(files))
 	}
 	node := desired.Node{Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}

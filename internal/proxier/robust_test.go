@@ -252,3 +252,30 @@ func TestAnnotationSchedulerMissingFromTheKernel(t *testing.T) {
 	waitFor(t, "the Service moved to sh", func() bool { return strings.Contains(fk.IPVS.Save(), "-A -t 10.96.0.9:80 -s sh") })
 	waitFor(t, "the error cleared", func() bool { return len(rep.get("default/bad")) == 0 })
 }
+
+// A Service that loses a virtual server to another is told so (Event,
+// status), and told again when the other one's change settles it, although
+// it did not change itself.
+func TestContestedServiceIsReportedWhenItsLossChanges(t *testing.T) {
+	fk := fake.New(nodeIP)
+	rep := &errorsOf{errs: map[string][]error{}}
+	h := startWith(t, fk, fk.Interfaces(), nil, func(c *Config) { c.Reporter = rep })
+	api := service("kubernetes", "10.96.0.1", 443)
+	tenant := service("tenant", "10.96.0.99", 443)
+	tenant.Namespace = "aaa"
+	tenant.Spec.ExternalIPs = []string{"10.96.0.1"}
+	h.p.UpsertService(api)
+	h.p.UpsertService(tenant)
+	h.p.SetNode(NodeInfo{Name: "node1"})
+	h.p.SetSynced()
+	h.next("full")
+	if errs := rep.get("aaa/tenant"); len(errs) != 1 || !strings.Contains(errs[0].Error(), "externalIP 10.96.0.1 is the ClusterIP of Service default/kubernetes") {
+		t.Fatalf("the tenant is told %v", errs)
+	}
+	h.p.DeleteService("default", "kubernetes")
+	h.next("partial")
+	waitFor(t, "the tenant told it has the address now", func() bool { return len(rep.get("aaa/tenant")) == 0 })
+	if !strings.Contains(fk.IPVS.Save(), "-A -t 10.96.0.1:443") {
+		t.Errorf("the tenant's externalIP is not programmed once nobody else has the address:\n%s", fk.IPVS.Save())
+	}
+}

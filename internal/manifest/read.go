@@ -234,7 +234,7 @@ func decode[T any](r *reader, id string, js []byte) (*T, bool) {
 	for _, e := range strict {
 		if strings.Contains(e.Error(), "duplicate field") {
 			// which of the two counts is not obvious, and the API server refuses it
-			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %v", id, e))
+			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", id, e))
 			return nil, false
 		}
 		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: %v", id, e))

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -74,7 +75,8 @@ func TestHTTPCorpus(t *testing.T) {
 			// then the server closes the connection by itself
 			for {
 				if _, err := r.ReadByte(); err != nil {
-					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
 						t.Fatal("the server still holds the connection after 10 s")
 					}
 					return

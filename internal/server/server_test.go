@@ -111,7 +111,7 @@ func closedByServer(c net.Conn) bool {
 	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
-	return !(errors.As(err, &ne) && ne.Timeout())
+	return !errors.As(err, &ne) || !ne.Timeout()
 }
 
 var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -128,8 +128,13 @@ func TestIdleAndSlowClientsAreCutOff(t *testing.T) {
 	}
 	defer idle.Close()
 	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, err := http.ReadResponse(bufio.NewReader(idle), nil); err != nil || resp.StatusCode != 200 {
+	resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+	if err != nil {
 		t.Fatalf("keep-alive request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("keep-alive request: %s", resp.Status)
 	}
 	slow, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -47,10 +47,10 @@ func checkNothingAfterFlow(doc []byte) error {
 		return nil
 	}
 	dec := yamlv3.NewDecoder(bytes.NewReader(doc))
-	var first, next yamlv3.Node
-	if err := dec.Decode(&first); err != nil {
-		return nil // the converter reports it
+	if _, ok := decodeNode(dec); !ok {
+		return nil // not YAML: the converter reports it
 	}
+	var next yamlv3.Node
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
 		return errors.New("more after the end of the document (a second object needs a \"---\" line before it)")
 	}
@@ -64,12 +64,12 @@ func CheckExpansion(doc []byte, max int64) error {
 	if !bytes.ContainsRune(doc, '&') || !bytes.ContainsRune(doc, '*') {
 		return nil // no anchor or no alias: nothing can expand
 	}
-	var root yamlv3.Node
-	if err := yamlv3.Unmarshal(doc, &root); err != nil {
+	root, ok := decodeNode(yamlv3.NewDecoder(bytes.NewReader(doc)))
+	if !ok {
 		return nil // not YAML: the converter reports it
 	}
 	e := expansion{memo: map[*yamlv3.Node]int64{}, max: max}
-	if n := e.size(&root, 0); n > max {
+	if n := e.size(root, 0); n > max {
 		return fmt.Errorf("%w: its aliases expand it to more than %d bytes", ErrTooLarge, max)
 	}
 	return nil
@@ -91,6 +91,16 @@ func firstContent(doc []byte) byte {
 		}
 	}
 	return 0
+}
+
+// decodeNode decodes the next document into a node tree; ok is false when
+// it is not YAML.
+func decodeNode(dec *yamlv3.Decoder) (*yamlv3.Node, bool) {
+	var n yamlv3.Node
+	if dec.Decode(&n) != nil {
+		return nil, false
+	}
+	return &n, true
 }
 
 type expansion struct {

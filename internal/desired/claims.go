@@ -74,20 +74,49 @@ type contest struct {
 	winner *claim
 }
 
-// extras are addresses and set members.
-type extras struct {
-	addrs   []netip.Addr
-	members []state.SetMember
-}
-
 // serviceExtras splits a fragment's addresses and members into those that
 // go with one of its virtual servers (counted while it wins that one) and
 // the others (the hairpin members of its endpoints, its health check port).
+// It refers to them by index into the fragment (a member i as i, an
+// address i as ^i), not by copies: at 10,000 Services it is most of what
+// the index holds besides the fragments.
 type serviceExtras struct {
-	untied extras
-	tied   map[state.VSKey]*extras
+	f *Fragment
+	// tied lists, by virtual server (sorted), a span of refs.
+	tied   []tiedSpan
+	refs   []int32
+	untied []int32
 	// roles are the addresses it uses in a role that excludes lesser ones.
-	roles map[netip.Addr]int
+	roles []role
+}
+
+type tiedSpan struct {
+	key        state.VSKey
+	start, end int32
+}
+
+type role struct {
+	addr netip.Addr
+	rank int
+}
+
+// tiedTo returns the refs that go with virtual server k.
+func (se *serviceExtras) tiedTo(k state.VSKey) []int32 {
+	i, found := slices.BinarySearchFunc(se.tied, k, func(t tiedSpan, k state.VSKey) int { return cmpKeys(t.key, k) })
+	if !found {
+		return nil
+	}
+	return se.refs[se.tied[i].start:se.tied[i].end]
+}
+
+func cmpKeys(a, b state.VSKey) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
 }
 
 // splitExtras ties each address and member of f to the virtual servers it
@@ -95,8 +124,8 @@ type serviceExtras struct {
 // its KUBE-IPVS-IPS member) to the virtual servers on it, a node port to
 // the NodePort virtual servers with that port.
 func splitExtras(f *Fragment) *serviceExtras {
-	se := &serviceExtras{tied: map[state.VSKey]*extras{}, roles: map[netip.Addr]int{}}
-	keys := map[state.VSKey]bool{}
+	se := &serviceExtras{f: f}
+	keys := make(map[state.VSKey]bool, len(f.Services))
 	at := map[netip.Addr][]state.VSKey{}
 	nodePorts := map[uint16][]state.VSKey{}
 	for _, s := range f.Services {
@@ -107,57 +136,51 @@ func splitExtras(f *Fragment) *serviceExtras {
 		}
 		at[s.Key.Addr] = append(at[s.Key.Addr], s.Key)
 		r := rankOf(s.Origin.Kind)
-		if old, ok := se.roles[s.Key.Addr]; !ok || r < old {
-			se.roles[s.Key.Addr] = r
+		if i := slices.IndexFunc(se.roles, func(o role) bool { return o.addr == s.Key.Addr }); i < 0 {
+			se.roles = append(se.roles, role{addr: s.Key.Addr, rank: r})
+		} else if r < se.roles[i].rank {
+			se.roles[i].rank = r
 		}
 	}
-	tie := func(ks []state.VSKey, a netip.Addr, m *state.SetMember) {
+	byKey := map[state.VSKey][]int32{}
+	tie := func(ks []state.VSKey, ref int32) {
 		if len(ks) == 0 {
-			ks = []state.VSKey{{}} // untied
+			se.untied = append(se.untied, ref)
 		}
 		for _, k := range ks {
-			e := &se.untied
-			if k != (state.VSKey{}) {
-				if e = se.tied[k]; e == nil {
-					e = &extras{}
-					se.tied[k] = e
-				}
-			}
-			if m != nil {
-				e.members = append(e.members, *m)
-			} else {
-				e.addrs = append(e.addrs, a)
-			}
+			byKey[k] = append(byKey[k], ref)
 		}
 	}
-	for i := range f.Members {
-		m := &f.Members[i]
+	for i, m := range f.Members {
 		switch e := m.Entry; {
 		case e.Addr.IsValid() && e.Port != 0:
 			if k := (state.VSKey{Proto: e.Proto, Addr: e.Addr, Port: e.Port}); keys[k] {
-				tie([]state.VSKey{k}, netip.Addr{}, m)
+				tie([]state.VSKey{k}, int32(i))
 			} else {
-				tie(nil, netip.Addr{}, m)
+				tie(nil, int32(i))
 			}
 		case e.Addr.IsValid():
-			tie(at[e.Addr], netip.Addr{}, m)
+			tie(at[e.Addr], int32(i))
 		default:
-			tie(nodePorts[e.Port], netip.Addr{}, m)
+			tie(nodePorts[e.Port], int32(i))
 		}
 	}
-	for _, a := range f.Addresses {
-		tie(at[a], a, nil)
+	for i, a := range f.Addresses {
+		tie(at[a], ^int32(i))
 	}
+	for k, refs := range byKey {
+		se.tied = append(se.tied, tiedSpan{key: k, start: int32(len(se.refs)), end: int32(len(se.refs) + len(refs))})
+		se.refs = append(se.refs, refs...)
+	}
+	slices.SortFunc(se.tied, func(a, b tiedSpan) int { return cmpKeys(a.key, b.key) })
 	return se
 }
 
 // bestRank is the best role any Service uses a for (numRanks: none).
 func (x *Index) bestRank(a netip.Addr) int {
-	if r := x.ranks[a]; r != nil {
-		for i, n := range r {
-			if n > 0 {
-				return i
-			}
+	for i, n := range x.ranks[a] {
+		if n > 0 {
+			return i
 		}
 	}
 	return numRanks
@@ -172,10 +195,10 @@ func (x *Index) add(service string, f *Fragment, t *Touched) {
 	x.frags[service] = f
 	se := splitExtras(f)
 	x.extras[service] = se
-	x.count(&se.untied, +1, t)
+	x.count(se, se.untied, +1, t)
 	affected := map[state.VSKey]struct{}{}
-	for a, r := range se.roles {
-		x.setRank(a, r, +1, affected)
+	for _, r := range se.roles {
+		x.setRank(r.addr, r.rank, +1, affected)
 	}
 	for _, s := range f.Services {
 		c := x.claims[s.Key]
@@ -194,10 +217,9 @@ func (x *Index) add(service string, f *Fragment, t *Touched) {
 			return 1
 		})
 		c.claims = slices.Insert(c.claims, i, cl)
-		if x.keysAt[s.Key.Addr] == nil {
-			x.keysAt[s.Key.Addr] = map[state.VSKey]struct{}{}
+		if ks := x.keysAt[s.Key.Addr]; !slices.Contains(ks, s.Key) {
+			x.keysAt[s.Key.Addr] = append(ks, s.Key)
 		}
-		x.keysAt[s.Key.Addr][s.Key] = struct{}{}
 		affected[s.Key] = struct{}{}
 	}
 	for k := range affected {
@@ -214,13 +236,13 @@ func (x *Index) remove(service string, f *Fragment, t *Touched) {
 		}
 		affected[s.Key] = struct{}{}
 	}
-	for a, r := range se.roles {
-		x.setRank(a, r, -1, affected)
+	for _, r := range se.roles {
+		x.setRank(r.addr, r.rank, -1, affected)
 	}
 	for k := range affected {
 		x.settle(k, service, t)
 	}
-	x.count(&se.untied, -1, t)
+	x.count(se, se.untied, -1, t)
 	delete(x.extras, service)
 	delete(x.frags, service)
 }
@@ -230,16 +252,14 @@ func (x *Index) remove(service string, f *Fragment, t *Touched) {
 func (x *Index) setRank(a netip.Addr, r, delta int, affected map[state.VSKey]struct{}) {
 	before := x.bestRank(a)
 	counts := x.ranks[a]
-	if counts == nil {
-		counts = &[numRanks]int{}
+	counts[r] += int32(delta)
+	if counts == ([numRanks]int32{}) {
+		delete(x.ranks, a)
+	} else {
 		x.ranks[a] = counts
 	}
-	counts[r] += delta
-	if *counts == ([numRanks]int{}) {
-		delete(x.ranks, a)
-	}
 	if x.bestRank(a) != before {
-		for k := range x.keysAt[a] {
+		for _, k := range x.keysAt[a] {
 			affected[k] = struct{}{}
 		}
 	}
@@ -264,11 +284,12 @@ func (x *Index) settle(k state.VSKey, changing string, t *Touched) {
 	if win != c.winner {
 		if c.winner != nil {
 			if se := x.extras[c.winner.service]; se != nil {
-				x.count(se.tied[k], -1, t)
+				x.count(se, se.tiedTo(k), -1, t)
 			}
 		}
 		if win != nil {
-			x.count(x.extras[win.service].tied[k], +1, t)
+			se := x.extras[win.service]
+			x.count(se, se.tiedTo(k), +1, t)
 		}
 		for _, cl := range c.claims {
 			if cl.service != changing {
@@ -279,11 +300,10 @@ func (x *Index) settle(k state.VSKey, changing string, t *Touched) {
 	}
 	if len(c.claims) == 0 {
 		delete(x.claims, k)
-		if m := x.keysAt[k.Addr]; m != nil {
-			delete(m, k)
-			if len(m) == 0 {
-				delete(x.keysAt, k.Addr)
-			}
+		if ks := slices.DeleteFunc(x.keysAt[k.Addr], func(o state.VSKey) bool { return o == k }); len(ks) == 0 {
+			delete(x.keysAt, k.Addr)
+		} else {
+			x.keysAt[k.Addr] = ks
 		}
 	}
 }
@@ -329,7 +349,7 @@ func (x *Index) Errors(service string) []error {
 func (x *Index) holder(a netip.Addr) string {
 	best := x.bestRank(a)
 	var names []string
-	for k := range x.keysAt[a] {
+	for _, k := range x.keysAt[a] {
 		for _, cl := range x.claims[k].claims {
 			if cl.rank == best && cl.vs.Origin.Kind != state.KindNodePort {
 				names = append(names, cl.service)

@@ -24,9 +24,9 @@ type Index struct {
 	extras map[string]*serviceExtras
 	claims map[state.VSKey]*contest
 	// ranks counts, per address, the Services that use it in each role.
-	ranks map[netip.Addr]*[numRanks]int
-	// keysAt lists the contested virtual servers at each address.
-	keysAt  map[netip.Addr]map[state.VSKey]struct{}
+	ranks map[netip.Addr][numRanks]int32
+	// keysAt lists the claimed virtual servers at each address.
+	keysAt  map[netip.Addr][]state.VSKey
 	addrs   map[netip.Addr]int
 	members map[state.SetMember]int
 	setSpec map[string]state.SetSpec
@@ -45,7 +45,7 @@ func NewTouched() *Touched { return state.NewScope() }
 // of Services (see Base).
 func NewIndex(base *state.State) *Index {
 	x := &Index{base: base, frags: map[string]*Fragment{}, extras: map[string]*serviceExtras{}, claims: map[state.VSKey]*contest{},
-		ranks: map[netip.Addr]*[numRanks]int{}, keysAt: map[netip.Addr]map[state.VSKey]struct{}{},
+		ranks: map[netip.Addr][numRanks]int32{}, keysAt: map[netip.Addr][]state.VSKey{},
 		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{},
 		recontested: map[string]struct{}{}}
 	for name, set := range base.Sets {
@@ -93,18 +93,19 @@ func (x *Index) TakeRecontested() []string {
 	return out
 }
 
-// count adds delta to the reference counts of addresses and set members.
-func (x *Index) count(e *extras, delta int, t *Touched) {
-	if e == nil {
-		return
-	}
-	for _, a := range e.addrs {
-		if x.addrs[a] += delta; x.addrs[a] <= 0 {
-			delete(x.addrs, a)
+// count adds delta to the reference counts of a Service's addresses and
+// set members that refs name (see serviceExtras).
+func (x *Index) count(se *serviceExtras, refs []int32, delta int, t *Touched) {
+	for _, r := range refs {
+		if r < 0 {
+			a := se.f.Addresses[^r]
+			if x.addrs[a] += delta; x.addrs[a] <= 0 {
+				delete(x.addrs, a)
+			}
+			t.Addresses[a] = struct{}{}
+			continue
 		}
-		t.Addresses[a] = struct{}{}
-	}
-	for _, m := range e.members {
+		m := se.f.Members[r]
 		if _, known := x.setSpec[m.Set]; !known {
 			continue // a set of a family this node does not serve
 		}

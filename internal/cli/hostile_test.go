@@ -128,7 +128,7 @@ var hostileFiles = []hostileFile{
 		errs: []string{`dupkey.json: document 1: Service default/dup: duplicate field "spec.clusterIP"`}},
 	{name: "CRLF line ends", make: file("crlf.yaml", strings.ReplaceAll(svcText("crlf", "10.96.0.14"), "\n", "\r\n")), planned: []string{"-A -t 10.96.0.14:80"}},
 	{name: "cut off mid-document", make: file("cut.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: cut, namespace: def"), errs: []string{"cut.yaml: document 1: not valid YAML or JSON"}},
-	{name: "a 1 MB annotation", make: file("long.yaml", strings.Replace(svcText("long", "10.96.0.15"), "namespace: default}", "namespace: default, annotations: {x: \""+strings.Repeat("y", 1<<20)+"\"}}", 1)),
+	{name: "a 256 KB annotation", make: file("long.yaml", strings.Replace(svcText("long", "10.96.0.15"), "namespace: default}", "namespace: default, annotations: {x: \""+strings.Repeat("y", 1<<18)+"\"}}", 1)),
 		planned: []string{"-A -t 10.96.0.15:80"}},
 	{name: "10,000 empty documents", make: file("empties.yaml", strings.Repeat("---\n", 10000)+svcText("last", "10.96.0.16")), planned: []string{"-A -t 10.96.0.16:80"}},
 	{name: "a Service defined in two files", make: both(file("a-dup.yaml", svcText("dup", "10.96.0.17")), file("z-dup.yaml", svcText("dup", "10.96.0.18"))),

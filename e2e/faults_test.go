@@ -81,10 +81,12 @@ func TestKernelFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 5*time.Second, func() error {
-			if !strings.Contains(proxy.Logs()[mark:], "fault injection rate changed\t{\"rate\": "+rate+"}") {
-				return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
+			for _, e := range framework.Messages(proxy.Logs()[mark:], "fault injection rate changed") {
+				if e.Field("rate") == rate {
+					return nil
+				}
 			}
-			return nil
+			return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
 		})
 	}
 	const web = "10.96.0.10:80"
@@ -95,11 +97,11 @@ func TestKernelFaults(t *testing.T) {
 	setRate("0.5")
 	logStart, syncStart := len(proxy.Logs()), len(proxy.Syncs())
 	framework.WriteManifest(t, dir, "many.yaml", faultServicesYAML())
-	retries := regexp.MustCompile(`Service's kernel operations failed; retrying it on its own \(the node stays healthy\)\t\{"service": "([^"]+)", "attempts": (\d+), "retryAfter": "([^"]+)", "error": "([^"]*)"`)
+	const retryingService = "Service's kernel operations failed; retrying it on its own (the node stays healthy)"
 	framework.Eventually(t, 60*time.Second, func() error {
 		byService := map[string]int{}
-		for _, r := range retries.FindAllStringSubmatch(proxy.Logs()[logStart:], -1) {
-			byService[r[1]]++
+		for _, r := range framework.Messages(proxy.Logs()[logStart:], retryingService) {
+			byService[r.Field("service")]++
 		}
 		for _, n := range byService {
 			if n >= 3 {
@@ -127,7 +129,7 @@ func TestKernelFaults(t *testing.T) {
 	nodeStart := len(proxy.Logs())
 	framework.Sysctl(t, "net.ipv4.vs.expire_nodest_conn", "0")
 	changed := time.Now()
-	nodeRetries := regexp.MustCompile(`sync failed; retrying\t\{"after": "([^"]+)"\}`)
+	const retrying = "sync failed; retrying"
 	var unhealthy time.Time
 	framework.Eventually(t, 60*time.Second, func() error {
 		for _, s := range health.Samples() {
@@ -136,7 +138,7 @@ func TestKernelFaults(t *testing.T) {
 				break
 			}
 		}
-		n := len(nodeRetries.FindAllString(proxy.Logs()[nodeStart:], -1))
+		n := len(framework.Messages(proxy.Logs()[nodeStart:], retrying))
 		if unhealthy.IsZero() || n < 2 {
 			return fmt.Errorf("/healthz turned 503: %v; %d retries of the full sync", !unhealthy.IsZero(), n)
 		}
@@ -155,8 +157,8 @@ func TestKernelFaults(t *testing.T) {
 		t.Errorf("/livez while the node is unhealthy: %s %v; want 200 (a restart would not help)", l, err)
 	}
 	var backoff []string
-	for _, r := range nodeRetries.FindAllStringSubmatch(proxy.Logs()[nodeStart:], -1) {
-		backoff = append(backoff, r[1])
+	for _, r := range framework.Messages(proxy.Logs()[nodeStart:], retrying) {
+		backoff = append(backoff, r.Field("after"))
 	}
 	t.Logf("full syncs retried after %s", strings.Join(backoff, ", "))
 	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {
@@ -197,13 +199,13 @@ func TestKernelFaults(t *testing.T) {
 	faultLog := proxy.Logs()[logStart:nodeStart]
 	var injected []string
 	perService := map[string][]string{}
-	for _, r := range retries.FindAllStringSubmatch(faultLog, -1) {
-		for _, e := range strings.Split(r[4], `\n`) {
+	for _, r := range framework.Messages(faultLog, retryingService) {
+		for _, e := range strings.Split(r.Field("err"), "\n") {
 			if strings.HasSuffix(e, ": injected fault") {
 				injected = append(injected, e)
 			}
 		}
-		perService[r[1]] = append(perService[r[1]], r[3])
+		perService[r.Field("service")] = append(perService[r.Field("service")], r.Field("retryAfter"))
 	}
 	t.Logf("%d Services failed, %d failures logged, e.g.:\n  %s", len(perService), len(injected),
 		strings.Join(injected[:min(len(injected), 4)], "\n  "))

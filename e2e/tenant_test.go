@@ -59,7 +59,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 10*time.Second, func() error {
-			if !strings.Contains(proxy.Logs()[mark:], "fault injection: failing reads changed") {
+			if len(framework.Messages(proxy.Logs()[mark:], "fault injection: failing reads changed")) == 0 {
 				return fmt.Errorf("the daemon has not read %q yet", names)
 			}
 			return nil
@@ -83,7 +83,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 		mark, fulls := len(proxy.Logs()), len(proxy.FullSyncs())
 		setReads(proxy, "node-addresses")
 		framework.Eventually(t, 60*time.Second, func() error {
-			if n := strings.Count(proxy.Logs()[mark:], "cannot list the node's addresses; keeping the last ones read"); n < 2 {
+			if n := len(framework.Messages(proxy.Logs()[mark:], "cannot list the node's addresses; keeping the last ones read")); n < 2 {
 				return fmt.Errorf("%d full syncs with a failed address read, want 2", n)
 			}
 			return nil
@@ -107,7 +107,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 		mark, fulls := len(proxy.Logs()), len(proxy.FullSyncs())
 		framework.WriteManifest(t, dir, "tenant.yaml", tenantService("sh"))
 		framework.Eventually(t, 60*time.Second, func() error {
-			if !strings.Contains(proxy.Logs()[mark:], "a Service names a scheduler this node's kernel lacks") {
+			if len(framework.Messages(proxy.Logs()[mark:], "a Service names a scheduler this node's kernel lacks")) == 0 {
 				return fmt.Errorf("the daemon has not probed sh yet")
 			}
 			if n := len(proxy.FullSyncs()) - fulls; n < 3 {

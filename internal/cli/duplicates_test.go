@@ -52,8 +52,9 @@ func (c *collector) DeleteSlice(ns, name string) {
 	defer c.mu.Unlock()
 	delete(c.slices, ns+"/"+name)
 }
-func (c *collector) SetNode(desired.Node) {}
-func (c *collector) SetSynced()           { close(c.synced) }
+func (c *collector) SetNode(desired.Node)           {}
+func (c *collector) SetServiceCIDRs([]netip.Prefix) {}
+func (c *collector) SetSynced()                     { close(c.synced) }
 
 // Services and EndpointSlices defined more than once, across files and in one
 // file: `plan` and the daemon's source pick the same definitions, so what

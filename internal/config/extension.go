@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -139,4 +140,23 @@ func (c *Config) ExternalIPAllowed(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// ChangedExtension lists the ipvsProxy fields that differ between two
+// configurations (a running daemon applies them in place).
+func ChangedExtension(a, b *Config) []string {
+	var out []string
+	if !slices.Equal(a.ExternalIPCIDRs, b.ExternalIPCIDRs) {
+		out = append(out, ExtensionKey+".externalIPCIDRs")
+	}
+	if a.Limits.VirtualServers != b.Limits.VirtualServers {
+		out = append(out, ExtensionKey+".maxVirtualServersPerService")
+	}
+	if a.Limits.RealServers != b.Limits.RealServers {
+		out = append(out, ExtensionKey+".maxRealServersPerService")
+	}
+	if a.NodePortRange != b.NodePortRange {
+		out = append(out, ExtensionKey+".nodePortRange")
+	}
+	return out
 }

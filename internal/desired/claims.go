@@ -130,9 +130,12 @@ func splitExtras(f *Fragment) *serviceExtras {
 	nodePorts := map[uint16][]state.VSKey{}
 	for _, s := range f.Services {
 		keys[s.Key] = true
-		if s.Origin.Kind == state.KindNodePort {
+		switch s.Origin.Kind {
+		case state.KindNodePort:
 			nodePorts[s.Key.Port] = append(nodePorts[s.Key.Port], s.Key)
 			continue
+		case state.KindInCluster:
+			continue // a firewall mark of its own (marks.go), no address
 		}
 		at[s.Key.Addr] = append(at[s.Key.Addr], s.Key)
 		r := rankOf(s.Origin.Kind)
@@ -186,13 +189,18 @@ func (x *Index) bestRank(a netip.Addr) int {
 	return numRanks
 }
 
-// eligible says whether a claim's role on its address is the best one.
+// eligible says whether a claim's role on its address is the best one
+// (NodePort and firewall-mark virtual servers have no role on an address).
 func (x *Index) eligible(c *claim) bool {
-	return c.vs.Origin.Kind == state.KindNodePort || x.bestRank(c.vs.Key.Addr) == c.rank
+	k := c.vs.Origin.Kind
+	return k == state.KindNodePort || k == state.KindInCluster || x.bestRank(c.vs.Key.Addr) == c.rank
 }
 
 func (x *Index) add(service string, f *Fragment, t *Touched) {
 	x.frags[service] = f
+	if f.HealthCheckNodePort != 0 {
+		x.claimHealthCheck(service, f.HealthCheckNodePort, +1)
+	}
 	se := splitExtras(f)
 	x.extras[service] = se
 	x.count(se, se.untied, +1, t)
@@ -217,8 +225,10 @@ func (x *Index) add(service string, f *Fragment, t *Touched) {
 			return 1
 		})
 		c.claims = slices.Insert(c.claims, i, cl)
-		if ks := x.keysAt[s.Key.Addr]; !slices.Contains(ks, s.Key) {
-			x.keysAt[s.Key.Addr] = append(ks, s.Key)
+		if s.Origin.Kind != state.KindNodePort && s.Origin.Kind != state.KindInCluster {
+			if ks := x.keysAt[s.Key.Addr]; !slices.Contains(ks, s.Key) {
+				x.keysAt[s.Key.Addr] = append(ks, s.Key)
+			}
 		}
 		affected[s.Key] = struct{}{}
 	}
@@ -228,6 +238,9 @@ func (x *Index) add(service string, f *Fragment, t *Touched) {
 }
 
 func (x *Index) remove(service string, f *Fragment, t *Touched) {
+	if f.HealthCheckNodePort != 0 {
+		x.claimHealthCheck(service, f.HealthCheckNodePort, -1)
+	}
 	se := x.extras[service]
 	affected := map[state.VSKey]struct{}{}
 	for _, s := range f.Services {
@@ -267,7 +280,7 @@ func (x *Index) setRank(a netip.Addr, r, delta int, affected map[state.VSKey]str
 
 // settle picks the winner of a virtual server and moves the extras that go
 // with it from the old winner to the new one. Services other than changing
-// whose win or loss changed are recontested.
+// whose win or loss changed are noted in conflictChanged.
 func (x *Index) settle(k state.VSKey, changing string, t *Touched) {
 	t.Services[k] = struct{}{}
 	c := x.claims[k]
@@ -293,7 +306,7 @@ func (x *Index) settle(k state.VSKey, changing string, t *Touched) {
 		}
 		for _, cl := range c.claims {
 			if cl.service != changing {
-				x.recontested[cl.service] = struct{}{}
+				x.conflictChanged[cl.service] = struct{}{}
 			}
 		}
 		c.winner = win
@@ -316,6 +329,9 @@ func (x *Index) Errors(service string) []error {
 		return nil
 	}
 	out := slices.Clone(f.Errors)
+	if err := x.healthCheckConflict(service, f); err != nil {
+		out = append(out, err)
+	}
 	for _, s := range f.Services {
 		c := x.claims[s.Key]
 		if c == nil || (c.winner != nil && c.winner.service == service) {

@@ -30,9 +30,15 @@ type Index struct {
 	addrs   map[netip.Addr]int
 	members map[state.SetMember]int
 	setSpec map[string]state.SetSpec
-	// recontested are Services whose losses changed because of another
-	// Service's change, since the last TakeRecontested.
-	recontested map[string]struct{}
+	// hcClaims are the Services wanting each healthCheckNodePort, sorted;
+	// the first one keeps it.
+	hcClaims map[uint16][]string
+	// conflictChanged holds Services whose wins and losses against others
+	// may have changed because another Service was replaced (see
+	// TakeConflictChanges).
+	conflictChanged map[string]struct{}
+	// marks assigns the marks of in-cluster firewall-mark virtual servers.
+	marks *markTable
 }
 
 // Touched names the kernel objects a change may have altered.
@@ -47,7 +53,7 @@ func NewIndex(base *state.State) *Index {
 	x := &Index{base: base, frags: map[string]*Fragment{}, extras: map[string]*serviceExtras{}, claims: map[state.VSKey]*contest{},
 		ranks: map[netip.Addr][numRanks]int32{}, keysAt: map[netip.Addr][]state.VSKey{},
 		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{},
-		recontested: map[string]struct{}{}}
+		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}, marks: newMarkTable()}
 	for name, set := range base.Sets {
 		x.setSpec[name] = set.SetSpec
 	}
@@ -62,11 +68,14 @@ func (x *Index) Fragment(service string) *Fragment { return x.frags[service] }
 
 // Replace sets the fragment of a Service (nil removes it) and adds what the
 // old and new fragments touch to t, and what changed hands between other
-// Services because of it.
+// Services because of it. The new fragment's firewall-mark placeholders are
+// replaced by the marks of its ports (marks.go).
 func (x *Index) Replace(service string, f *Fragment, t *Touched) {
-	if old := x.frags[service]; old != nil {
+	old := x.frags[service]
+	if old != nil {
 		x.remove(service, old, t)
 	}
+	x.resolveMarks(service, f, old)
 	if f != nil {
 		x.add(service, f, t)
 	}
@@ -78,18 +87,6 @@ func (x *Index) Keys() []string {
 	for k := range x.frags {
 		out = append(out, k)
 	}
-	return out
-}
-
-// TakeRecontested returns, and forgets, the Services whose lost virtual
-// servers changed because of other Services' changes: their errors need
-// reporting again.
-func (x *Index) TakeRecontested() []string {
-	out := make([]string, 0, len(x.recontested))
-	for k := range x.recontested {
-		out = append(out, k)
-	}
-	clear(x.recontested)
 	return out
 }
 

@@ -83,7 +83,7 @@ func writeHealth(w http.ResponseWriter, ok bool, body healthzBody) {
 // MetricsMux serves /metrics, /proxyMode and any extra handlers (e.g. /status).
 func MetricsMux(m *metrics.Metrics, extra map[string]http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{MaxRequestsInFlight: 4}))
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{MaxRequestsInFlight: 4}))
 	mux.HandleFunc("/proxyMode", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprint(w, "ipvs")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
@@ -193,4 +194,37 @@ func applyPartial(s, part *state.State, t *Touched) {
 			delete(set.Entries, m.Entry)
 		}
 	}
+}
+
+// An in-cluster mark (externalTrafficPolicy Local) goes with the virtual
+// server it serves: a tenant's externalIP that is refused for being another
+// Service's ClusterIP leaves no KUBE-EXTERNAL-LOCAL-MARK member, which would
+// send the ClusterIP's traffic to the tenant's firewall-mark virtual server.
+func TestRefusedExternalIPLeavesNoMark(t *testing.T) {
+	in := testInput()
+	api := aged(clusterIPService("kubernetes", "10.96.0.1"), "default", epoch.Add(time.Hour))
+	api.Spec.Ports[0].Port = 443
+	evil := aged(clusterIPService("evil", "10.96.0.66", "10.96.0.1", "203.0.113.9"), "aaa", epoch)
+	evil.Spec.Ports[0].Port = 443
+	evil.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+	x, _ := Build(in, []*v1.Service{evil, api}, []*discovery.EndpointSlice{sliceIn("aaa", "evil", "10.244.1.1")})
+	marks := x.State().Sets[SetExternalLocalMarks].Entries
+	for e := range marks {
+		if e.Addr == netip.MustParseAddr("10.96.0.1") {
+			t.Errorf("KUBE-EXTERNAL-LOCAL-MARK holds %s,%s:%d (mark %#x): the refused externalIP would take the ClusterIP's traffic", e.Addr, e.Proto, e.Port, e.Mark)
+		}
+	}
+	found := false
+	for e := range marks {
+		found = found || e.Addr == netip.MustParseAddr("203.0.113.9")
+	}
+	if !found {
+		t.Errorf("the tenant's own externalIP 203.0.113.9 has no mark: %v", marks)
+	}
+}
+
+func sliceIn(ns, service string, ips ...string) *discovery.EndpointSlice {
+	es := slice(service, ips...)
+	es.Namespace = ns
+	return es
 }

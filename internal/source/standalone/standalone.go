@@ -14,7 +14,6 @@ package standalone
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"net/netip"
 	"runtime"
@@ -143,41 +142,6 @@ func (s *Source) poll(sink source.Sink) {
 	if !s.synced {
 		s.synced = true
 		sink.SetSynced()
-	}
-}
-
-// logProblem logs an unreadable or empty directory when it becomes so, not
-// at every poll, and once when it is fine again.
-func (s *Source) logProblem(last *string, err error) {
-	now := ""
-	if err != nil {
-		now = err.Error()
-	}
-	switch {
-	case now == *last:
-	case errors.Is(err, errEmpty):
-		s.cfg.Log.Warn("manifest directory holds no manifest file; keeping the current Services (a mount not there yet?); "+
-			"to remove every Service, leave one empty manifest file", zap.String("dir", s.cfg.Dir))
-	case err != nil:
-		s.cfg.Log.Warn("manifest directory unreadable; keeping the current Services", zap.String("dir", s.cfg.Dir), zap.Error(err))
-	default:
-		s.cfg.Log.Info("manifest directory readable again", zap.String("dir", s.cfg.Dir))
-	}
-	*last = now
-}
-
-// logSubdirs logs subdirectories that became unreadable (their files keep
-// their objects) or readable again.
-func (s *Source) logSubdirs(before, now map[string]error) {
-	for p, err := range now {
-		if _, ok := before[p]; !ok {
-			s.cfg.Log.Warn("manifest subdirectory unreadable; keeping the objects of its files", zap.String("dir", p), zap.Error(err))
-		}
-	}
-	for p := range before {
-		if _, ok := now[p]; !ok {
-			s.cfg.Log.Info("manifest subdirectory readable again", zap.String("dir", p))
-		}
 	}
 }
 

@@ -2,13 +2,13 @@ package standalone
 
 import (
 	"errors"
-
 	"fmt"
-	"go.uber.org/zap"
 	"maps"
 	"os"
 	"strings"
 	"syscall"
+
+	"go.uber.org/zap"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/manifest"
 )

@@ -75,3 +75,17 @@ func CountSaying(entries []LogEntry, text string) int {
 	}
 	return n
 }
+
+// Messages returns the entries with the message msg. Left for the scenarios
+// of issue 11 (TestOneTenantCannotHurtTheNode reads three) until what
+// they wait for is in a record: new scenarios read Proxy.Syncs, /status
+// and /metrics.
+func Messages(entries []LogEntry, msg string) []LogEntry {
+	var out []LogEntry
+	for _, e := range entries {
+		if e.Msg == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -24,6 +24,8 @@ type Result struct {
 	Done []bool
 	// Errors holds one wrapped error per failed operation.
 	Errors []error
+	// ErrOf maps the index of each failed plan op to its error (as in Errors).
+	ErrOf map[int]error
 	// Applied counts successful operations by kind.
 	Applied map[plan.Kind]int
 	// Messages counts the kernel write requests sent (including retried adds as edits).
@@ -52,7 +54,7 @@ func (a *Applier) Apply(p *plan.Plan) *Result {
 			j++
 		}
 		start := time.Now()
-		a.run(p.Ops[i:j], r.Done[i:j], r)
+		a.run(p.Ops[i:j], i, r.Done[i:j], r)
 		r.Took[p.Ops[i].Kind.Subsystem()] += time.Since(start)
 		i = j
 	}
@@ -82,8 +84,15 @@ func batchable(a, b plan.Kind) bool {
 	return group(a) != 0 && group(a) == group(b)
 }
 
-func (a *Applier) run(ops []plan.Op, done []bool, r *Result) {
-	fail := func(i int, err error) { r.Errors = append(r.Errors, fmt.Errorf("%s: %w", Describe(ops[i]), err)) }
+func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
+	fail := func(i int, err error) {
+		e := fmt.Errorf("%s: %w", Describe(ops[i]), err)
+		r.Errors = append(r.Errors, e)
+		if r.ErrOf == nil {
+			r.ErrOf = map[int]error{}
+		}
+		r.ErrOf[base+i] = e
+	}
 	one := func(err error) {
 		r.Messages++
 		if err == nil {

@@ -7,7 +7,8 @@ import (
 // Event returns the sync as the record programs read (package syncevent).
 func (st SyncStats) Event() syncevent.Event {
 	e := syncevent.Event{Type: st.Type, Start: st.Start, End: st.Start.Add(st.Duration), Services: st.Services,
-		Ops: st.Ops, Failed: st.Failed, Messages: st.Messages, SinceChange: st.SinceChange, Phases: st.Phases, RetryAfter: st.RetryAfter}
+		Ops: st.Ops, Failed: st.Failed, Messages: st.Messages, SinceChange: st.SinceChange, Phases: st.Phases, RetryAfter: st.RetryAfter,
+		Failing: st.Failing}
 	if len(st.Counts) > 0 {
 		e.Applied = make(map[string]int, len(st.Counts))
 		for k, n := range st.Counts {

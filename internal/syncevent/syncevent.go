@@ -84,6 +84,21 @@ type Event struct {
 	// retries it (doubling from 1 s up to 30 s while syncs keep failing);
 	// 0 when a retry was already pending.
 	RetryAfter time.Duration `json:"retryAfterNs,omitempty"`
+	// Failing are the Services whose kernel operations failed in this sync:
+	// each is retried on its own and does not fail the sync (Errors are the
+	// node's failures).
+	Failing []ServiceFailure `json:"failing,omitempty"`
+}
+
+// ServiceFailure is a Service whose operations failed in a sync.
+type ServiceFailure struct {
+	Service string `json:"service"`
+	// Attempts counts its failed syncs in a row; RetryAfter is the wait
+	// before the next (doubling from 1 s).
+	Attempts   int           `json:"attempts"`
+	RetryAfter time.Duration `json:"retryAfterNs"`
+	// Errors say what was being done, on which object.
+	Errors []string `json:"errors"`
 }
 
 // Phase is the time one step of a sync took.

@@ -45,16 +45,48 @@ func TestSyncEvents(t *testing.T) {
 		t.Errorf("endpoint added: planned %q, sinceChange %s", e.Planned, e.SinceChange)
 	}
 
+	// a Service's failure is the Service's: recorded under failing, retried
+	// on its own with a doubling wait (RetryMin 10 ms to ServiceRetryMax 40 ms)
 	inj.SetRate(1)
 	h.p.UpsertSlice(endpoints("svc-1", "10.244.1.1", "10.244.1.2", "10.244.1.3", "10.244.1.4"))
-	e = h.next("partial").Event()
-	if !e.Incomplete() || len(e.Errors) != 1 {
-		t.Errorf("a failed add-rs: errors %q", e.Errors)
+	var waits []time.Duration
+	for len(waits) < 3 {
+		var e syncevent.Event
+		select {
+		case st := <-h.syncs: // the retries recompute nothing: next("partial") skips them
+			e = st.Event()
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no retry of the failing Service within 5s (retries so far after %v)", waits)
+		}
+		if len(e.Failing) != 1 || e.Failing[0].Service != "default/svc-1" || len(e.Failing[0].Errors) != 1 || len(e.Errors) != 0 {
+			t.Fatalf("a failed add-rs: failing %+v, errors %q", e.Failing, e.Errors)
+		}
+		waits = append(waits, e.Failing[0].RetryAfter)
 	}
-	// the retries back off from RetryMin (10 ms) to RetryMax (20 ms)
-	after := []time.Duration{e.RetryAfter}
+	if want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}; !slices.Equal(waits, want) {
+		t.Errorf("the failing Service's retries recorded after %v, want %v", waits, want)
+	}
+
+}
+
+// TestSyncEventRetryAfter: a failed sync (the node's addresses unreadable
+// before any were read) records the wait before its retry, doubling from
+// RetryMin (10 ms) to RetryMax (20 ms).
+func TestSyncEventRetryAfter(t *testing.T) {
+	fk := fake.New(nodeIP)
+	inj := fault.NewInjector(0, 1)
+	inj.SetFailingReads(fault.ReadNodeAddresses)
+	h := start(t, fk, fault.Wrap(fk.Interfaces(), inj), nil)
+	h.p.UpsertService(service("web", "10.96.1.2", 80))
+	h.p.SetNode(NodeInfo{Name: "node1"})
+	h.p.SetSynced()
+	var after []time.Duration
 	for len(after) < 3 {
-		if e := h.next("full").Event(); e.Incomplete() && e.RetryAfter > 0 {
+		e := h.next("full").Event()
+		if !e.Incomplete() {
+			t.Fatalf("a full sync without the node's addresses is complete: %+v", e)
+		}
+		if e.RetryAfter > 0 { // 0: a sync while a retry is pending (the change requeued) schedules none
 			after = append(after, e.RetryAfter)
 		}
 	}

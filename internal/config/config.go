@@ -35,6 +35,10 @@ type Config struct {
 
 	IPVS      IPVS
 	Conntrack Conntrack
+	// RulesBackend is where the sets and rules around IPVS go: iptables
+	// (ipsets and iptables chains) or nftables (a table of ipvs-proxy's
+	// own); RulesAuto until the daemon has chosen.
+	RulesBackend state.RulesBackend
 
 	Kubeconfig       string
 	Master           string

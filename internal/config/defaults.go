@@ -38,5 +38,6 @@ func Default() *Config {
 		Burst:            10,
 		ContentType:      "application/vnd.kubernetes.protobuf",
 		ConfigSyncPeriod: DefaultConfigSyncPeriod,
+		RulesBackend:     state.BackendIPTables,
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -55,6 +56,14 @@ func Parse(data []byte) (*Config, *Report, error) {
 	if err := checkTypeMeta(raw); err != nil {
 		return nil, rep, err
 	}
+	own := Default()
+	if found, err := extension(raw, own); err != nil {
+		return nil, rep, err
+	} else if found {
+		if js, err = json.Marshal(raw); err != nil {
+			return nil, rep, fmt.Errorf("decode: %w", err)
+		}
+	}
 	var kpc kpv1alpha1.KubeProxyConfiguration
 	strictErrs, err := k8sjson.UnmarshalStrict(js, &kpc)
 	if err != nil {
@@ -77,6 +86,9 @@ func Parse(data []byte) (*Config, *Report, error) {
 		return nil, rep, fmt.Errorf("mode: %q is not supported: ipvs-proxy implements only the ipvs mode; set mode: ipvs", kpc.Mode)
 	}
 	cfg, err := fromV1alpha1(&kpc)
+	if cfg != nil {
+		cfg.RulesBackend = own.RulesBackend
+	}
 	return cfg, rep, err
 }
 

@@ -23,7 +23,12 @@ type Options struct {
 	ExcludeCIDRs []netip.Prefix
 	// Cleanup removes everything ours: rules, sets and the link too.
 	Cleanup bool
+	// Backend is where the sets and rules go; the other backend's objects
+	// are removed by full syncs. Empty means iptables.
+	Backend state.RulesBackend
 }
+
+func (o Options) nft() bool { return o.Backend == state.BackendNFTables }
 
 // Diff returns the operations that turn observed into desired.
 func Diff(want, have *state.State, opt Options) *Plan {
@@ -31,7 +36,7 @@ func Diff(want, have *state.State, opt Options) *Plan {
 	if want.Link && !have.Link {
 		d.add(Op{Kind: EnsureLink})
 	}
-	if opt.Scope == nil {
+	if opt.Scope == nil && !opt.Cleanup {
 		d.globals()
 	}
 	d.addresses()
@@ -85,14 +90,10 @@ func (d *differ) plan() *Plan {
 
 // globals: sysctls, IPVS timeouts, sets, rules. Full syncs only.
 func (d *differ) globals() {
-	for _, k := range sortedKeys(d.want.Sysctls) {
-		if v := d.want.Sysctls[k]; d.have.Sysctls[k] != v {
-			d.add(Op{Kind: SetSysctl, Detail: &Detail{Sysctl: k, Value: v}})
-		}
-	}
-	if t := d.want.Timeouts; (t.TCP > 0 && t.TCP != d.have.Timeouts.TCP) ||
-		(t.TCPFin > 0 && t.TCPFin != d.have.Timeouts.TCPFin) || (t.UDP > 0 && t.UDP != d.have.Timeouts.UDP) {
-		d.add(Op{Kind: SetTimeouts, Detail: &Detail{Timeouts: t}})
+	d.sysctlsAndTimeouts()
+	if d.opt.nft() {
+		d.nftGlobals()
+		return
 	}
 	for _, name := range d.want.SortedSetNames() {
 		if _, ok := d.have.Sets[name]; !ok {
@@ -104,6 +105,19 @@ func (d *differ) globals() {
 		if ok && !w.Equal(d.have.Rules[f]) {
 			d.add(Op{Kind: SyncRules, Detail: &Detail{Family: f, Restore: rules.Restore(w, d.have.Rules[f])}})
 		}
+	}
+	d.nftLeftovers()
+}
+
+func (d *differ) sysctlsAndTimeouts() {
+	for _, k := range sortedKeys(d.want.Sysctls) {
+		if v := d.want.Sysctls[k]; d.have.Sysctls[k] != v {
+			d.add(Op{Kind: SetSysctl, Detail: &Detail{Sysctl: k, Value: v}})
+		}
+	}
+	if t := d.want.Timeouts; (t.TCP > 0 && t.TCP != d.have.Timeouts.TCP) ||
+		(t.TCPFin > 0 && t.TCPFin != d.have.Timeouts.TCPFin) || (t.UDP > 0 && t.UDP != d.have.Timeouts.UDP) {
+		d.add(Op{Kind: SetTimeouts, Detail: &Detail{Timeouts: t}})
 	}
 }
 
@@ -292,11 +306,15 @@ func (d *differ) member(name string, e state.SetEntry) {
 		spec = h.SetSpec
 		_, inH = h.Entries[e]
 	}
+	add, del := AddEntry, DelEntry
+	if d.opt.nft() {
+		add, del = NFTAddElement, NFTDelElement
+	}
 	switch {
 	case inW && !inH:
-		d.add(Op{Kind: AddEntry, Detail: &Detail{Set: spec, Entry: e}})
+		d.add(Op{Kind: add, Detail: &Detail{Set: spec, Entry: e}})
 	case inH && !inW:
-		d.add(Op{Kind: DelEntry, Detail: &Detail{Set: spec, Entry: e}})
+		d.add(Op{Kind: del, Detail: &Detail{Set: spec, Entry: e}})
 	}
 }
 
@@ -313,6 +331,7 @@ func (d *differ) cleanup() {
 			d.add(Op{Kind: DestroySet, Detail: &Detail{Set: d.have.Sets[name].SetSpec}})
 		}
 	}
+	d.nftLeftovers()
 	if d.have.Link {
 		d.add(Op{Kind: DeleteLink})
 	}

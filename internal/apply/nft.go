@@ -168,3 +168,31 @@ func describeNFT(o plan.Op) string {
 	}
 	return o.String()
 }
+
+// CheckNFTables asks the kernel, without changing anything, whether it can
+// hold the tables want describes: the table, its sets and chains with every
+// rule (nft --check), which needs nf_tables and the expressions the rules
+// use (nat, masquerade, reject, fib, ct, concatenated and interval sets).
+func CheckNFTables(k kernel.Kernel, want *state.State) error {
+	if k.NFTables == nil {
+		return fmt.Errorf("nft is not usable on this node")
+	}
+	have := state.New()
+	p := plan.Diff(want, have, plan.Options{Backend: state.BackendNFTables})
+	names := setNames()
+	for _, f := range []state.Family{state.IPv4, state.IPv6} {
+		var idx []int
+		for i, o := range p.Ops {
+			if o.Kind.Subsystem() == plan.SubNFTables && opFamily(o) == f {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		if err := k.NFTables.Check(f, nftTransaction(f, p.Ops, idx, names)); err != nil {
+			return fmt.Errorf("table %s %s: %w", nft.Family(f), nft.TableName, err)
+		}
+	}
+	return nil
+}

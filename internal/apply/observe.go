@@ -36,7 +36,7 @@ func Observe(k kernel.Kernel, want *state.State, all bool) (*state.State, error)
 	go func() { defer wg.Done(); s.Link, addrs, linkErr = k.Link.Addresses() }()
 	go func() { defer wg.Done(); s.Sets, setErr = k.IPSet.List() }()
 	nftMode := len(want.Tables) > 0
-	saved, rulesErr := saveRules(k, want, all || nftMode, nftMode)
+	saved, rulesErr := saveRules(k, want, all || nftMode, all || nftMode)
 	tables, nftSets, nftErr := readTables(k)
 	wg.Wait()
 	switch {

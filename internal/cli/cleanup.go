@@ -8,13 +8,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/apply"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // cleanupCmd removes everything ipvs-proxy (or kube-proxy's ipvs mode, which
-// uses the same names) programmed: its virtual servers, kube-ipvs0, its
-// ipsets and iptables chains. Virtual servers that are not ours (on other
+// uses the same names) programmed, with either rules backend: its virtual
+// servers, kube-ipvs0, its ipsets and iptables chains, its nftables tables. Virtual servers that are not ours (on other
 // addresses, or inside ipvs.excludeCIDRs) and other chains and sets stay.
 func cleanupCmd(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("cleanup", pflag.ContinueOnError)
@@ -34,7 +35,7 @@ func cleanupCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log, _ := newLogger(stderr, "text", 0)
-	k, closeKernel, err := openKernel(log, "auto")
+	k, closeKernel, err := openKernel(log, "auto", config.RulesAuto)
 	if err != nil {
 		fmt.Fprintf(stderr, "cleanup: %v\n", err)
 		return 1
@@ -59,8 +60,8 @@ func cleanupCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cleanup: %v\n", e)
 	}
 	c := pl.Counts()
-	fmt.Fprintf(stdout, "removed %d virtual servers, %d addresses, %d ipsets, iptables rules of %d families%s\n",
-		c[plan.DelVS], c[plan.DelAddress], c[plan.DestroySet], c[plan.DeleteRules], map[bool]string{true: ", and " + state.LinkName, false: ""}[c[plan.DeleteLink] > 0])
+	fmt.Fprintf(stdout, "removed %d virtual servers, %d addresses, %d ipsets, iptables rules of %d families, nftables tables of %d families%s\n",
+		c[plan.DelVS], c[plan.DelAddress], c[plan.DestroySet], c[plan.DeleteRules], c[plan.NFTDeleteTable], map[bool]string{true: ", and " + state.LinkName, false: ""}[c[plan.DeleteLink] > 0])
 	if res.Failed() > 0 {
 		return 1
 	}

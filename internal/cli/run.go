@@ -28,6 +28,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/status"
 )
 
@@ -44,6 +45,7 @@ type runFlags struct {
 	faultRate       float64
 	faultFile       string
 	iptablesBackend iptables.Backend
+	rulesBackend    state.RulesBackend
 	trafficPeriod   time.Duration
 	faultSeed       int64
 	over            *overrides
@@ -53,7 +55,7 @@ type runFlags struct {
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &runFlags{fs: fs, iptablesBackend: "auto"}
+	f := &runFlags{fs: fs, iptablesBackend: "auto", rulesBackend: state.BackendIPTables}
 	fs.StringVar(&f.configFile, "config", "", "KubeProxyConfiguration file (kube-proxy's ConfigMap config.conf)")
 	fs.StringVar(&f.manifests, "manifests", "", "standalone mode: read Services and EndpointSlices from this directory instead of an API server")
 	fs.StringVar(&f.nodeName, "node-name", "", "this node's name (same as --hostname-override)")
@@ -63,6 +65,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.DurationVar(&f.poll, "manifests-poll-period", time.Second, "standalone mode: how often to check the directory for changes")
 	fs.DurationVar(&f.drainCheck, "drain-check-period", 5*time.Second, "how often to check drained real servers for remaining connections")
 	fs.Var(&backendFlag{&f.iptablesBackend}, "iptables-backend", "iptables backend: auto (the one the node's kubelet uses), nft, legacy, or default (the iptables-restore in PATH)")
+	fs.Var(&rulesBackendFlag{&f.rulesBackend}, "rules-backend", "where the sets and rules around IPVS go: iptables (ipsets and iptables chains), nftables (a table of ipvs-proxy's own), or auto (nftables unless the node has kube-proxy's iptables rules or the kernel lacks what the table needs); overrides the file's ipvsProxy.rulesBackend (default iptables)")
 	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 15*time.Second, "how often per-Service traffic counters are read from IPVS")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
@@ -103,7 +106,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	open := func(log *zap.Logger) (kernel.Kernel, func(), error) { return openKernel(log, f.iptablesBackend) }
+	open := func(log *zap.Logger, rb state.RulesBackend) (kernel.Kernel, func(), error) {
+		return openKernel(log, f.iptablesBackend, rb)
+	}
 	if err := run(ctx, f, log, open); err != nil {
 		log.Error("ipvs-proxy cannot run", zap.Error(err))
 		return 1
@@ -111,8 +116,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// kernelOpener opens the kernel interfaces (the real ones, or a fake in tests).
-type kernelOpener func(*zap.Logger) (kernel.Kernel, func(), error)
+// kernelOpener opens the kernel interfaces for a rules backend (the real
+// ones, or a fake in tests).
+type kernelOpener func(*zap.Logger, state.RulesBackend) (kernel.Kernel, func(), error)
 
 // run runs the daemon until ctx is done.
 func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) error {
@@ -124,11 +130,16 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	if err != nil {
 		return err
 	}
-	k, closeKernel, err := open(log)
+	k, closeKernel, err := open(log, cfg.RulesBackend)
 	if err != nil {
 		return err
 	}
 	defer closeKernel()
+	if cfg.RulesBackend == config.RulesAuto {
+		var why string
+		cfg.RulesBackend, why = chooseRulesBackend(k, cfg)
+		log.Info("rules backend chosen", zap.String("backend", string(cfg.RulesBackend)), zap.String("why", why))
+	}
 	if err := checkScheduler(k, cfg.IPVS.Scheduler); err != nil {
 		return err
 	}
@@ -205,7 +216,7 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()
 	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
-		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod))
+		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod), zap.String("rulesBackend", string(cfg.RulesBackend)))
 	runErr := p.Run(ctx)
 	stop()
 	srcErr := <-srcDone
@@ -238,6 +249,9 @@ func loadRunConfig(f *runFlags, log *zap.Logger) (*config.Config, error) {
 	}
 	if err := f.over.apply(cfg); err != nil {
 		return nil, err
+	}
+	if f.fs.Changed("rules-backend") {
+		cfg.RulesBackend = f.rulesBackend
 	}
 	return cfg, nil
 }

@@ -42,7 +42,10 @@ endpoints:
 // TestClusterIP: a ClusterIP Service with three endpoints shows in ipvsadm
 // as `TCP VIP:80 rr` with `Masq 1` real servers, the VIP is on kube-ipvs0,
 // and requests rotate over the backends from the node and from a client namespace.
-func TestClusterIP(t *testing.T) {
+func TestClusterIP(t *testing.T) { framework.EachRulesBackend(t, clusterIP) }
+
+// clusterIP is TestClusterIP with one rules backend (framework.CurrentRulesBackend).
+func clusterIP(t *testing.T) {
 	framework.ResetKernel(t)
 	a := framework.NewBackend(t, "pod-a", "10.244.1.2")
 	b := framework.NewBackend(t, "pod-b", "10.244.2.2")
@@ -56,6 +59,7 @@ func TestClusterIP(t *testing.T) {
 		_, err := framework.Client{}.HTTPGet("10.96.0.10:80")
 		return err
 	})
+	expectRulesBackend(t)
 	ipvs := framework.IPVSADM(t, "-Ln")
 	if !strings.Contains(ipvs, "TCP  10.96.0.10:80 rr") {
 		t.Errorf("ipvsadm -Ln lacks the virtual server:\n%s", ipvs)

@@ -47,7 +47,11 @@ func (a *Applier) nftables(ops []plan.Op, done []bool, r *Result, fail func(int,
 				done[idx[0]] = true // gone already
 				continue
 			}
-			fail(idx[0], fmt.Errorf("nftables transaction of %d operations on table %s %s: %w", len(idx), nft.Family(f), nft.TableName, err))
+			what := describeNFT(ops[idx[0]])
+			if len(idx) > 1 {
+				what += fmt.Sprintf(", and %d more", len(idx)-1)
+			}
+			fail(idx[0], fmt.Errorf("nftables transaction on table %s %s (%s): %w", nft.Family(f), nft.TableName, what, err))
 			continue
 		}
 		for _, i := range idx {

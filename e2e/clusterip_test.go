@@ -53,12 +53,13 @@ func clusterIP(t *testing.T) {
 	client := framework.NewClientNS(t, "client", "10.250.0.2")
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "web.yaml", webService("10.96.0.10", "")+"---\n"+webSlice("web-1", "10.244.1.2", "10.244.2.2", "10.244.3.2"))
-	framework.StartProxy(t, framework.Options{ManifestDir: dir})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir})
 
 	framework.Eventually(t, 20*time.Second, func() error {
 		_, err := framework.Client{}.HTTPGet("10.96.0.10:80")
 		return err
 	})
+	proxy.WaitFullSyncs(t, 1, 30*time.Second) // traffic flows once IPVS has the virtual server: the rules come last
 	expectRulesBackend(t)
 	ipvs := framework.IPVSADM(t, "-Ln")
 	if !strings.Contains(ipvs, "TCP  10.96.0.10:80 rr") {

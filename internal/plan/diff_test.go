@@ -207,3 +207,28 @@ func TestRecordConverges(t *testing.T) {
 	}
 	t.Fatalf("recording a plan's ops does not converge: %q", opStrings(Diff(want, have, Options{ConnsKnown: true})))
 }
+
+func TestDiffNFTablesLeftovers(t *testing.T) {
+	want := state.New()
+	want.Tables[state.IPv4] = state.NFTable{}
+	have := state.New()
+	have.IPSets = map[string]*state.Set{desired.SetClusterIP: state.NewSet(state.SetSpec{Name: desired.SetClusterIP, Type: state.HashIPPort}),
+		"OTHER": state.NewSet(state.SetSpec{Name: "OTHER", Type: state.HashIP})}
+	opt := Options{Backend: state.BackendNFTables}
+	if got := opStrings(Diff(want, have, opt)); len(got) != 0 {
+		t.Errorf("without the iptables tools (no rules read), leftover ipsets must stay: %q", got)
+	}
+	have.Rules[state.IPv4] = state.RuleSet{Chains: []state.Chain{{Table: "nat", Name: "KUBE-SERVICES"}}}
+	got := opStrings(Diff(want, have, opt))
+	wantOps := []string{"delete-rules ipv4", "destroy-set KUBE-CLUSTER-IP hash:ip,port"}
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("leftovers: %q, want %q", got, wantOps)
+	}
+	// the iptables backend deletes the nftables tables, after its own rules
+	have = state.New()
+	have.Tables[state.IPv6] = state.NFTable{}
+	got = opStrings(Diff(state.New(), have, Options{}))
+	if !slices.Equal(got, []string{"nft-delete-table ip6"}) {
+		t.Errorf("nftables leftovers: %q", got)
+	}
+}

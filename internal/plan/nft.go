@@ -39,12 +39,17 @@ func (d *differ) nftGlobals() {
 }
 
 // iptablesLeftovers removes the iptables rules and ipsets of ours that the
-// iptables backend left.
+// iptables backend left. Without the iptables tools (no rules observed) the
+// ipsets stay: rules nobody can see may still use them, and destroying a
+// set in use fails every sync.
 func (d *differ) iptablesLeftovers() {
 	for _, f := range []state.Family{state.IPv4, state.IPv6} {
 		if r, ok := d.have.Rules[f]; ok && (len(r.Chains) > 0 || len(r.Jumps) > 0) {
 			d.add(Op{Kind: DeleteRules, Detail: &Detail{Family: f, Restore: rules.Cleanup(r)}})
 		}
+	}
+	if _, ok := d.have.Rules[state.IPv4]; !ok {
+		return
 	}
 	owned := desired.OwnedSetNames()
 	for _, name := range sortedKeys(d.have.IPSets) {

@@ -154,7 +154,7 @@ func expectForeign(t *testing.T) {
 			t.Errorf("foreign virtual server %s %s %s → %s was changed or removed:\n%s", f.proto, f.addr, f.sched, f.rs, ipvsadmText(t))
 		}
 	}
-	if m := framework.IPSetMembers(t, "OTHER-SET"); !slices.Equal(m, []string{"192.0.2.7"}) {
+	if m := framework.IPSetOnly(t, "OTHER-SET"); !slices.Equal(m, []string{"192.0.2.7"}) {
 		t.Errorf("foreign set OTHER-SET holds %q, want [192.0.2.7]", m)
 	}
 	rules := iptablesSave(t)

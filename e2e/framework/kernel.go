@@ -32,6 +32,13 @@ func IPSetMembers(t testing.TB, name string) []string {
 	return parseIPSetMembers(Run(t, IPSetBin, "list", "-sorted", name))
 }
 
+// IPSetOnly returns the members of ipset name, whatever the rules backend
+// (for sets of other programs).
+func IPSetOnly(t testing.TB, name string) []string {
+	t.Helper()
+	return parseIPSetMembers(Run(t, IPSetBin, "list", "-sorted", name))
+}
+
 // parseIPSetMembers takes the lines after "Members:" in `ipset list` output.
 func parseIPSetMembers(out string) []string {
 	var members []string

@@ -19,10 +19,10 @@ import (
 // set, both families' rules are read (for cleanup). A failed read fails the
 // whole observation: nothing may be pruned on the strength of a partial view.
 //
-// When want has nftables tables (the nftables backend), the sets observed
-// are those of the tables, the ipsets go to IPSets and the iptables rules
-// are read only if the iptables tools are there: both are what the iptables
-// backend left.
+// When want has nftables tables (the nftables backend), and with all, the
+// sets observed are those of the tables, the ipsets go to IPSets and the
+// iptables rules are read only if the iptables tools are there: both are
+// what the iptables backend left.
 //
 // The four big reads are independent and run at once: at 10,000 Services
 // each takes from half a second to seconds on an emulated CPU.
@@ -52,7 +52,7 @@ func Observe(k kernel.Kernel, want *state.State, all bool) (*state.State, error)
 		return nil, fmt.Errorf("read nftables: %w", nftErr)
 	}
 	s.Tables = tables
-	if nftMode {
+	if nftMode || all {
 		s.IPSets, s.Sets = s.Sets, nftSets
 	}
 	for _, a := range addrs {

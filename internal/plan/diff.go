@@ -241,18 +241,12 @@ func (d *differ) owned(k state.VSKey) bool {
 	f := state.FamilyOf(k.Addr)
 	for _, base := range []string{desired.SetClusterIP, desired.SetExternalIP, desired.SetExternalIPLocal,
 		desired.SetLoadBalancer, desired.SetLoadBalancerLocal, desired.SetNodePortSCTP} {
-		if set := d.have.Sets[desired.SetName(base, f)]; set != nil {
-			if _, ok := set.Entries[state.SetEntry{Addr: k.Addr, Proto: k.Proto, Port: k.Port}]; ok {
-				return true
-			}
+		if d.recorded(desired.SetName(base, f), state.SetEntry{Addr: k.Addr, Proto: k.Proto, Port: k.Port}) {
+			return true
 		}
 	}
 	base := map[state.Protocol]string{state.TCP: desired.SetNodePortTCP, state.UDP: desired.SetNodePortUDP}[k.Proto]
-	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil {
-		_, ok := set.Entries[state.SetEntry{Port: k.Port}]
-		return ok
-	}
-	return false
+	return base != "" && d.recorded(desired.SetName(base, f), state.SetEntry{Port: k.Port})
 }
 
 func (d *differ) members() {
@@ -326,9 +320,13 @@ func (d *differ) cleanup() {
 		}
 	}
 	owned := desired.OwnedSetNames()
-	for _, name := range d.have.SortedSetNames() {
+	ipsets := d.have.Sets
+	if d.have.IPSets != nil {
+		ipsets = d.have.IPSets // the sets observed are nftables'
+	}
+	for _, name := range sortedKeys(ipsets) {
 		if _, ours := owned[name]; ours {
-			d.add(Op{Kind: DestroySet, Detail: &Detail{Set: d.have.Sets[name].SetSpec}})
+			d.add(Op{Kind: DestroySet, Detail: &Detail{Set: ipsets[name].SetSpec}})
 		}
 	}
 	d.nftLeftovers()

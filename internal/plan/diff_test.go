@@ -232,3 +232,20 @@ func TestDiffNFTablesLeftovers(t *testing.T) {
 		t.Errorf("nftables leftovers: %q", got)
 	}
 }
+
+// Cleanup knows a NodePort virtual server as ours by the nft set that
+// records its port, and destroys only ipsets.
+func TestCleanupWithNFTablesSets(t *testing.T) {
+	have := world()
+	np := svc(vs("10.0.0.1", 30080, "rr"))
+	have.Services[np.Key] = np
+	nftSet := state.NewSet(state.SetSpec{Name: desired.SetNodePortTCP, Type: state.BitmapPort, Family: state.IPv4})
+	nftSet.Entries[state.SetEntry{Port: 30080}] = struct{}{}
+	have.IPSets, have.Sets = have.Sets, map[string]*state.Set{desired.SetNodePortTCP: nftSet}
+	have.Tables[state.IPv4] = state.NFTable{}
+	got := opStrings(Diff(state.New(), have, Options{Cleanup: true}))
+	want := []string{"del-vs -D -t 10.0.0.1:30080", "destroy-set KUBE-CLUSTER-IP hash:ip,port", "nft-delete-table ip", "delete-link kube-ipvs0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("cleanup: %q, want %q", got, want)
+	}
+}

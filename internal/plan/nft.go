@@ -74,3 +74,17 @@ func families[V any](m map[state.Family]V) []state.Family {
 	slices.Sort(out)
 	return out
 }
+
+// recorded says whether a set of ours records the entry: the set of the
+// rules backend in use, or the ipset of that name the iptables backend left
+// (a virtual server recorded only there is still ours).
+func (d *differ) recorded(name string, e state.SetEntry) bool {
+	for _, sets := range []map[string]*state.Set{d.have.Sets, d.have.IPSets} {
+		if set := sets[name]; set != nil {
+			if _, ok := set.Entries[e]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}

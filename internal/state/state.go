@@ -31,8 +31,9 @@ type State struct {
 	Rules map[Family]RuleSet
 	// Tables are ipvs-proxy's nftables tables, by family.
 	Tables map[Family]NFTable
-	// IPSets are the ipsets found while the nftables backend is in use
-	// (observed only): what the iptables backend left, to be removed.
+	// IPSets are the ipsets when Sets are nftables' (observed by the
+	// nftables backend, and by cleanup, which reads both): what the iptables
+	// backend left, to be removed.
 	IPSets map[string]*Set
 	// Sysctls maps a /proc/sys path (e.g. "net/ipv4/vs/conntrack") to its value.
 	Sysctls map[string]string

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"slices"
@@ -53,7 +55,7 @@ func openNFTables(log *zap.Logger, rb state.RulesBackend) (kernel.NFTables, erro
 type ipsetIfLoaded struct{ kernel.IPSet }
 
 func (s ipsetIfLoaded) List() (map[string]*state.Set, error) {
-	if _, err := os.Stat("/sys/module/ip_set"); err != nil {
+	if _, err := os.Stat("/sys/module/ip_set"); errors.Is(err, fs.ErrNotExist) {
 		return map[string]*state.Set{}, nil
 	}
 	return s.IPSet.List()

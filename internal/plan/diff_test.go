@@ -249,3 +249,22 @@ func TestCleanupWithNFTablesSets(t *testing.T) {
 		t.Errorf("cleanup: %q, want %q", got, want)
 	}
 }
+
+func TestRecordConvergesNFTables(t *testing.T) {
+	want := world(svc(vs("10.96.0.10", 80, "rr"), rs("10.244.1.1", 8080, 1)))
+	want.Tables[state.IPv4] = state.NFTable{Chains: []state.NFTChain{
+		{Name: "services", Rules: []state.NFTRule{{Text: "jump x", ID: "1"}}}, {Name: "x"}}}
+	have := state.New()
+	have.Tables[state.IPv4] = state.NFTable{Chains: []state.NFTChain{{Name: "services"}, {Name: "stale"}}, OtherSets: []string{"old"}}
+	opt := Options{Backend: state.BackendNFTables, ConnsKnown: true}
+	p := Diff(want, have, opt)
+	for _, op := range p.Ops {
+		Record(have, op, want.Rules)
+	}
+	if p := Diff(want, have, opt); !p.Empty() {
+		t.Fatalf("recording an nftables plan does not converge: %q", opStrings(p))
+	}
+	if c, _ := have.Tables[state.IPv4].Chain("stale"); c.Name != "" || len(have.Tables[state.IPv4].OtherSets) != 0 {
+		t.Errorf("stale chain or set still believed: %+v", have.Tables[state.IPv4])
+	}
+}

@@ -113,7 +113,7 @@ func (r *reportWriter) rulesBackends(res *Results) {
 	r.f("#### Rules backends: iptables and ipset against nftables\n\n")
 	r.f("The same manifests with `--rules-backend iptables` and `--rules-backend nftables`, one after the other in fresh network namespaces of the same boot. ")
 	r.f("A change is timed by the daemon's sinceChange (source to the last kernel answer), median of the rounds; its operations include two set members (KUBE-CLUSTER-IP, KUBE-IPVS-IPS), applied as two ipset requests or one nft transaction. ")
-	r.f("The idle resync reads everything back: ipsets in one netlink dump and iptables-save, or the nftables table with nft (one listing plus one per set).\n\n")
+	r.f("The idle resync reads everything back: ipsets in one netlink dump and iptables-save, or the nftables table with one `nft --json list table`.\n\n")
 	r.f("| Services | backend | cold start | its sync | ops / kernel messages | Service added | Service deleted | idle resync |\n|---|---|---|---|---|---|---|---|\n")
 	for _, b := range res.RulesBackends {
 		byKind := map[string][]time.Duration{}

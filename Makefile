@@ -7,12 +7,17 @@ export CGO_ENABLED ?= 0
 
 IMAGE   ?= ghcr.io/ipvs-proxy/ipvs-proxy:dev
 
+# Version stamping: `ipvs-proxy version`, the startup line and ipvsproxy_build_info say what was built.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Version=$(VERSION) -X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Commit=$(COMMIT)
+
 .PHONY: all build test unit lint e2e demo bench image clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
 
 ## test: everything CI runs: static checks, unit tests (race), then the VM end-to-end suite.
 test: lint unit e2e

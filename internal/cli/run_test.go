@@ -17,7 +17,6 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 func freeAddr(t *testing.T) string {
@@ -47,9 +46,7 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	fk := fake.New(netip.MustParseAddr("10.0.0.1"))
-	open := func(*zap.Logger, state.RulesBackend) (kernel.Kernel, func(), error) {
-		return fk.Interfaces(), func() {}, nil
-	}
+	open := func(*zap.Logger) (kernel.Kernel, func(), error) { return fk.Interfaces(), func() {}, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, f, zap.NewNop(), open) }()

@@ -22,6 +22,9 @@ type Fragment struct {
 	HealthCheckNodePort uint16
 	// LocalEndpoints counts this node's endpoints (answered by the health check).
 	LocalEndpoints int
+	// NoLocalEndpoints, per IP family: Local traffic policies with endpoints
+	// elsewhere but none here (nil: none).
+	NoLocalEndpoints map[state.Family]NoLocal
 	// Errors are the Service's and its EndpointSlices' invalid fields.
 	Errors []error
 	// Rejected says the whole Service was invalid and nothing was computed.
@@ -87,6 +90,7 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 	cluster := clusterEndpoints(eps, in.Node.Name, zone)
 	local := localEndpoints(eps)
 	internal, external := cluster, cluster
+	b.noteNoLocal(fam, p, local, cluster)
 	if s.internalLocal {
 		internal = local
 	}

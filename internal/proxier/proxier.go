@@ -84,6 +84,11 @@ type Proxier struct {
 	needFull    bool
 	views       chan chan<- *View
 	origins     Origins
+
+	// noLocal: Services whose Local traffic policy has no local endpoints (policymetrics.go).
+	noLocal map[string]map[state.Family]desired.NoLocal
+	// configs carries SetConfig's configurations to the sync loop (reconfig.go).
+	configs chan *config.Config
 }
 
 type checkEntry struct {
@@ -110,7 +115,7 @@ func New(cfg Config) *Proxier {
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
 		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true,
-		views: make(chan chan<- *View)}
+		views: make(chan chan<- *View), configs: make(chan *config.Config)}
 }
 
 // Source-facing methods.
@@ -165,6 +170,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case <-p.store.notify:
 		case reply := <-p.views:
 			p.answerView(reply)
+		case cfg := <-p.configs:
+			p.takeConfig(cfg)
 		}
 	}
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
@@ -189,6 +196,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case reply := <-p.views:
 			p.answerView(reply)
 			continue
+		case cfg := <-p.configs:
+			p.takeConfig(cfg)
 		}
 		if min := p.cfg.Config.IPVS.MinSyncPeriod; min > 0 && time.Since(last) < min {
 			select {
@@ -229,6 +238,7 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 		}
 	}
 	n.Addresses = all
+	n.PrimaryAddresses = p.cfg.Config.PrimaryAddresses(n.PrimaryAddresses) // bindAddress
 	n.CPUs = p.cfg.CPUs
 	return desired.NewInput(p.cfg.Config, n)
 }

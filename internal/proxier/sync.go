@@ -49,6 +49,7 @@ func (p *Proxier) sync() bool {
 	if !ch.first.IsZero() {
 		st.SinceChange = time.Since(ch.first)
 	}
+	p.publishFamilyMetrics()
 	p.finish(st, ch)
 	p.publishHealthChecks()
 	return st.Err == nil
@@ -77,6 +78,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
 		p.noteHealthCheck(key, f)
+		p.noteNoLocal(key, f)
 	}
 	p.origins.update(p.index, t.Services)
 	return t, len(keys)
@@ -305,7 +307,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if m != nil {
 		m.Syncs.WithLabelValues(st.Type, result).Inc()
 		secs := st.Duration.Seconds()
-		m.SyncDuration.WithLabelValues().Observe(secs)
+		m.SyncDuration.Observe(secs)
 		switch st.Type {
 		case "full":
 			m.FullSyncDuration.Observe(secs)

@@ -2,12 +2,13 @@
 # Builds real Kubernetes binaries for tests and benchmarks from the Go module proxy, through the wrapper module
 # beside this script (see go.mod there for why it exists).
 #
-#   scripts/k8s/build.sh [kube-apiserver|etcd|kube-proxy|all]...   (default: kube-apiserver etcd)
+#   scripts/k8s/build.sh [kube-apiserver|etcd|kube-proxy|kubectl|all]...   (default: kube-apiserver etcd)
 #
 # Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
 # already there is not built again; delete it (or the version directory) to force a rebuild.
 # Static (CGO_ENABLED=0), stripped and -trimpath. A cold build of kube-apiserver and etcd takes 5-8 minutes on
-# 2 cores and about 2 GB of memory; kube-proxy is only for the benchmark, so it is built only when asked.
+# 2 cores and about 2 GB of memory; kube-proxy is only for the benchmark, so it is built only when asked. kubectl
+# (server-side dry runs of the manifests and the Helm chart in make unit) shares most of their dependencies.
 #
 # Environment: K8S_BUILD_P (default 2) caps parallel compile jobs, and so memory use.
 set -euo pipefail
@@ -24,15 +25,15 @@ export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 usage() {
-	echo "usage: $0 [kube-apiserver|etcd|kube-proxy|all]..." >&2
+	echo "usage: $0 [kube-apiserver|etcd|kube-proxy|kubectl|all]..." >&2
 	exit 2
 }
 
 targets=()
 for arg in "$@"; do
 	case "$arg" in
-	kube-apiserver | etcd | kube-proxy) targets+=("$arg") ;;
-	all) targets+=(kube-apiserver etcd kube-proxy) ;;
+	kube-apiserver | etcd | kube-proxy | kubectl) targets+=("$arg") ;;
+	all) targets+=(kube-apiserver etcd kube-proxy kubectl) ;;
 	-h | --help) usage ;;
 	*)
 		echo "unknown target: $arg" >&2
@@ -66,6 +67,7 @@ package_of() {
 	case "$1" in
 	kube-apiserver) echo k8s.io/kubernetes/cmd/kube-apiserver ;;
 	kube-proxy) echo k8s.io/kubernetes/cmd/kube-proxy ;;
+	kubectl) echo k8s.io/kubernetes/cmd/kubectl ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
 	esac
 }

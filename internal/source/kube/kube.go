@@ -40,6 +40,7 @@ type Config struct {
 	QPS                float32
 	Burst              int32
 	ContentType        string
+	AcceptContentTypes string
 	NodeName           string
 	// ResyncPeriod is the informers' resync (configSyncPeriod).
 	ResyncPeriod time.Duration
@@ -83,7 +84,7 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc.QPS, rc.Burst, rc.ContentType = cfg.QPS, int(cfg.Burst), cfg.ContentType
+	rc.QPS, rc.Burst, rc.ContentType, rc.AcceptContentTypes = cfg.QPS, int(cfg.Burst), cfg.ContentType, cfg.AcceptContentTypes
 	rc.UserAgent = "ipvs-proxy"
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {

@@ -25,7 +25,10 @@ func TestSwitchRulesBackend(t *testing.T) {
 	framework.ResetKernel(t)
 	a := framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")
-	client := framework.NewClientNS(t, "client", "10.250.0.2").Client()
+	// a few seconds, as for every client loop: the emulated CPU is slow and shared
+	client := framework.Client{NS: framework.NewClientNS(t, "client", "10.250.0.2").Name, Timeout: 5 * time.Second}
+	hairpinClient := a.Client()
+	hairpinClient.Timeout = 5 * time.Second
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "np.yaml", joinYAML(nodePortService,
 		sliceYAML("np", "np-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
@@ -45,7 +48,7 @@ func TestSwitchRulesBackend(t *testing.T) {
 
 	loads := map[string]*framework.Load{
 		"NodePort from a client namespace": framework.StartLoadEvery(t, client, framework.HTTP, nodePort, 50*time.Millisecond),
-		"ClusterIP from pod-a (hairpin)":   framework.StartLoadEvery(t, a.Client(), framework.HTTP, clusterIP, 50*time.Millisecond),
+		"ClusterIP from pod-a (hairpin)":   framework.StartLoadEvery(t, hairpinClient, framework.HTTP, clusterIP, 50*time.Millisecond),
 	}
 	settle := func() {
 		for _, l := range loads {

@@ -77,7 +77,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	p := proxier.New(proxier.Config{
 		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
-		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), Reporter: reporter,
+		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), KernelRelease: kernelRelease(f, log), Reporter: reporter,
 		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
 			want := make(map[uint16]server.ServiceHealth, len(hc))
 			for port, c := range hc {

@@ -61,6 +61,11 @@ func runPlan(f *planFlags, stdout, stderr io.Writer) error {
 		}
 		node.Addresses = append(node.Addresses, a.Unmap())
 	}
+	if len(node.Addresses) == 0 {
+		// The node's addresses decide which IP families it serves: without
+		// one nothing at all would be planned, which looks like success.
+		return fail(exitUsage, "no node address: pass --node-ip with the node's addresses (its IP families decide what is planned; NodePorts listen on them)")
+	}
 	node.PrimaryAddresses = cfg.PrimaryAddresses(node.Addresses)
 	objs, err := manifest.ReadDir(f.dir)
 	if err != nil {
@@ -83,7 +88,10 @@ func runPlan(f *planFlags, stdout, stderr io.Writer) error {
 // syntax, a blank line, the ipset members in ipset save syntax, a blank line,
 // and the kube-ipvs0 addresses. It returns every invalid object.
 func WritePlan(w io.Writer, cfg *config.Config, node desired.Node, objs *manifest.Objects) []error {
-	x, errs := desired.Build(desired.NewInput(cfg, node), objs.Services, objs.EndpointSlices)
+	var errs []error
+	node.ServiceCIDRs, errs = desired.ServiceCIDRs(objs.ServiceCIDRs)
+	x, serr := desired.Build(desired.NewInput(cfg, node), objs.Services, objs.EndpointSlices)
+	errs = append(errs, serr...)
 	s := x.State()
 	werr := errors.Join(s.WriteIPVS(w), writeString(w, "\n"), s.WriteSetMembers(w), writeString(w, "\n"), s.WriteAddresses(w))
 	if werr != nil {

@@ -39,6 +39,7 @@ type runFlags struct {
 	trafficPeriod     time.Duration
 	trafficNamespaces []string
 	faultSeed         int64
+	kernelRelease     string
 	cleanup           bool
 	writeConfigTo     string
 	over              *overrides
@@ -69,7 +70,8 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
 	fs.StringVar(&f.faultFile, "fault-inject-rate-file", "", "testing only: read the fault injection rate from this file every second")
-	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file"} {
+	fs.StringVar(&f.kernelRelease, "kernel-release-override", "", "testing only: act as if the kernel's release (uname -r) were this")
+	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file", "kernel-release-override"} {
 		_ = fs.MarkHidden(name)
 	}
 	f.over = addOverrideFlags(fs)

@@ -23,6 +23,11 @@ func Base(in *Input) *state.State {
 		for _, spec := range SetSpecs(f) {
 			s.Sets[spec.Name] = state.NewSet(spec)
 		}
+		for _, p := range in.Node.ServiceCIDRs {
+			if state.FamilyOf(p.Addr()) == f {
+				s.Sets[SetName(SetServiceCIDRs, f)].Entries[state.SetEntry{Net: p}] = struct{}{}
+			}
+		}
 		if cfg.RulesBackend == state.BackendNFTables {
 			s.Tables[f] = nft.Build(nft.NewParams(cfg, f, in.Node.PodCIDRs))
 			continue
@@ -45,6 +50,9 @@ func sysctls(in *Input) map[string]string {
 		"net/ipv4/vs/expire_nodest_conn":        "1",
 		"net/ipv4/vs/expire_quiescent_template": "1",
 		"net/ipv4/ip_forward":                   "1",
+	}
+	if v, set, _ := ConnReuseMode(in.Node.KernelRelease); set {
+		out[SysctlConnReuseMode] = v
 	}
 	if cfg.IPVS.StrictARP {
 		out["net/ipv4/conf/all/arp_ignore"] = "1"

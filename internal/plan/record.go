@@ -43,6 +43,13 @@ func Record(s *state.State, op Op, rulesWanted map[state.Family]state.RuleSet) {
 		recordNFT(s, op)
 	case AddEntry:
 		if set := s.Sets[op.Set.Name]; set != nil {
+			if op.Replace {
+				for e := range set.Entries {
+					if e.Key() == op.Entry.Key() {
+						delete(set.Entries, e)
+					}
+				}
+			}
 			set.Entries[op.Entry] = struct{}{}
 		}
 	case DelEntry:

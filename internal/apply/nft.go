@@ -2,6 +2,7 @@ package apply
 
 import (
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 
@@ -94,7 +95,11 @@ func nftTransaction(f state.Family, ops []plan.Op, idx []int, names *nft.Names) 
 			c := chainObject(f, state.NFTChain{Name: o.Chain.Name})
 			removals = append(removals, kernel.NFTOp{Verb: kernel.NFTFlush, Obj: c}, kernel.NFTOp{Verb: kernel.NFTDelete, Obj: c})
 		case plan.NFTDeleteSet:
-			removals = append(removals, kernel.NFTOp{Verb: kernel.NFTDelete, Obj: &knftables.Set{Family: knftables.Family(nft.Family(f)), Table: nft.TableName, Name: o.NFTName}})
+			var obj knftables.Object = &knftables.Set{Family: knftables.Family(nft.Family(f)), Table: nft.TableName, Name: o.NFTName}
+			if name, ok := strings.CutPrefix(o.NFTName, state.NFTMapPrefix); ok {
+				obj = &knftables.Map{Family: knftables.Family(nft.Family(f)), Table: nft.TableName, Name: name}
+			}
+			removals = append(removals, kernel.NFTOp{Verb: kernel.NFTDelete, Obj: obj})
 		case plan.NFTDeleteTable:
 			removals = append(removals, kernel.NFTOp{Verb: kernel.NFTDelete, Obj: &knftables.Table{Family: knftables.Family(nft.Family(f)), Name: nft.TableName}})
 		}
@@ -133,9 +138,17 @@ func ruleObjects(f state.Family, c state.NFTChain) []*knftables.Rule {
 	return out
 }
 
-// setObject is the nft set named name that stands for the ipset spec.
-func setObject(name string, spec state.SetSpec) *knftables.Set {
+// setObject is the nft set (or map, for an ipset whose members carry a
+// mark) named name that stands for the ipset spec.
+func setObject(name string, spec state.SetSpec) knftables.Object {
 	typ, flags := nft.SetType(spec)
+	if nft.IsMap(spec) {
+		m := &knftables.Map{Family: knftables.Family(nft.Family(spec.Family)), Table: nft.TableName, Name: name, Type: typ}
+		if spec.Comment != "" {
+			m.Comment = knftables.PtrTo(spec.Comment)
+		}
+		return m
+	}
 	s := &knftables.Set{Family: knftables.Family(nft.Family(spec.Family)), Table: nft.TableName, Name: name, Type: typ}
 	for _, fl := range flags {
 		s.Flags = append(s.Flags, knftables.SetFlag(fl))
@@ -148,7 +161,13 @@ func setObject(name string, spec state.SetSpec) *knftables.Set {
 
 // elementObject is a member of the nft set named name.
 func elementObject(name string, spec state.SetSpec, e state.SetEntry) *knftables.Element {
-	return &knftables.Element{Family: knftables.Family(nft.Family(spec.Family)), Table: nft.TableName, Set: name, Key: nft.Key(spec.Type, e)}
+	el := &knftables.Element{Family: knftables.Family(nft.Family(spec.Family)), Table: nft.TableName, Key: nft.Key(spec.Type, e)}
+	if nft.IsMap(spec) {
+		el.Map, el.Value = name, nft.Value(e)
+	} else {
+		el.Set = name
+	}
+	return el
 }
 
 // describeNFT says in words what an nftables operation does.

@@ -58,7 +58,7 @@ func fromContent(f state.Family, c *kernel.NFTContent, names *nft.Names) (state.
 	}
 	for name, keys := range c.Sets {
 		spec, ok := names.Spec(f, name)
-		if !ok {
+		if !ok || nft.IsMap(spec) {
 			t.OtherSets = append(t.OtherSets, name)
 			continue
 		}
@@ -67,6 +67,25 @@ func fromContent(f state.Family, c *kernel.NFTContent, names *nft.Names) (state.
 			e, err := nft.ParseKey(spec.Type, k)
 			if err != nil {
 				return t, nil, fmt.Errorf("set %s of table %s %s: %w", name, nft.Family(f), nft.TableName, err)
+			}
+			set.Entries[e] = struct{}{}
+		}
+		sets[spec.Name] = set
+	}
+	for name, els := range c.Maps {
+		spec, ok := names.Spec(f, name)
+		if !ok || !nft.IsMap(spec) {
+			t.OtherSets = append(t.OtherSets, state.NFTMapPrefix+name)
+			continue
+		}
+		set := state.NewSet(spec)
+		for _, el := range els {
+			e, err := nft.ParseKey(spec.Type, el.Key)
+			if err == nil {
+				e, err = nft.ParseValue(e, el.Value)
+			}
+			if err != nil {
+				return t, nil, fmt.Errorf("map %s of table %s %s: %w", name, nft.Family(f), nft.TableName, err)
 			}
 			set.Entries[e] = struct{}{}
 		}

@@ -23,7 +23,7 @@ func Base(in *Input) *state.State {
 		for _, spec := range SetSpecs(f) {
 			s.Sets[spec.Name] = state.NewSet(spec)
 		}
-		for _, p := range in.Node.ServiceCIDRs {
+		for _, p := range outermost(in.Node.ServiceCIDRs) { // an nft interval set refuses overlaps
 			if state.FamilyOf(p.Addr()) == f {
 				s.Sets[SetName(SetServiceCIDRs, f)].Entries[state.SetEntry{Net: p}] = struct{}{}
 			}

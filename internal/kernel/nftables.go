@@ -34,6 +34,13 @@ type NFTContent struct {
 	Chains map[string][]string
 	// Sets maps each set to its elements' keys.
 	Sets map[string][][]string
+	// Maps maps each map to its elements.
+	Maps map[string][]NFTMapElement
+}
+
+// NFTMapElement is an element of a map: its key's fields and its value.
+type NFTMapElement struct {
+	Key, Value []string
 }
 
 // NFTables is ipvs-proxy's own nftables table in each family: `ip

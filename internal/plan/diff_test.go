@@ -268,3 +268,25 @@ func TestRecordConvergesNFTables(t *testing.T) {
 		t.Errorf("stale chain or set still believed: %+v", have.Tables[state.IPv4])
 	}
 }
+
+// An nft map element cannot change its value in place: a member whose mark
+// changes is deleted and added again (one transaction keeps it atomic).
+func TestDiffNFTablesMarkChange(t *testing.T) {
+	spec := state.SetSpec{Name: desired.SetExternalLocalMarks, Type: state.HashIPPort, Family: state.IPv4, Marks: true}
+	entry := func(mark uint32) state.SetEntry {
+		return state.SetEntry{Addr: netip.MustParseAddr("10.0.0.1"), Proto: state.TCP, Port: 30080, Mark: mark, MarkMask: 0x3fff}
+	}
+	want, have := state.New(), state.New()
+	want.Sets[spec.Name], have.Sets[spec.Name] = state.NewSet(spec), state.NewSet(spec)
+	want.Sets[spec.Name].Entries[entry(4)] = struct{}{}
+	have.Sets[spec.Name].Entries[entry(3)] = struct{}{}
+	scope := state.NewScope()
+	scope.Members[state.SetMember{Set: spec.Name, Entry: entry(3)}] = struct{}{}
+	scope.Members[state.SetMember{Set: spec.Name, Entry: entry(4)}] = struct{}{}
+	got := opStrings(Diff(want, have, Options{Scope: scope, Backend: state.BackendNFTables}))
+	wantOps := []string{"nft-add-element ip KUBE-EXTERNAL-LOCAL-MARK 10.0.0.1,tcp:30080 skbmark 0x4/0x3fff",
+		"nft-del-element ip KUBE-EXTERNAL-LOCAL-MARK 10.0.0.1,tcp:30080 skbmark 0x3/0x3fff"}
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("mark change: %q, want %q", got, wantOps)
+	}
+}

@@ -49,10 +49,14 @@ func (c NFTChain) SameRules(o NFTChain) bool {
 // the sets' entries, as for ipsets.
 type NFTable struct {
 	Chains []NFTChain
-	// OtherSets are sets found in the table that ipvs-proxy does not use
-	// (observed only): left by another version, or added by hand.
+	// OtherSets are sets and maps (NFTMapPrefix and the name) found in the
+	// table that ipvs-proxy does not use (observed only): left by another
+	// version, or added by hand.
 	OtherSets []string
 }
+
+// NFTMapPrefix marks a map among NFTable.OtherSets.
+const NFTMapPrefix = "map "
 
 // Chain returns the chain of that name, if the table has it.
 func (t NFTable) Chain(name string) (NFTChain, bool) {

@@ -43,7 +43,7 @@ func parseListing(out []byte) (*kernel.NFTContent, error) {
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return nil, fmt.Errorf("nft listing: %w", err)
 	}
-	c := &kernel.NFTContent{Chains: map[string][]string{}, Sets: map[string][][]string{}}
+	c := &kernel.NFTContent{Chains: map[string][]string{}, Sets: map[string][][]string{}, Maps: map[string][]kernel.NFTMapElement{}}
 	for _, obj := range doc.NFTables {
 		for kind, raw := range obj {
 			var err error
@@ -60,6 +60,8 @@ func parseListing(out []byte) (*kernel.NFTContent, error) {
 				}
 			case "set":
 				err = parseSet(raw, c)
+			case "map":
+				err = parseMap(raw, c)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("nft listing: %s: %w", kind, err)
@@ -86,6 +88,34 @@ func parseSet(raw json.RawMessage, c *kernel.NFTContent) error {
 		keys = append(keys, k)
 	}
 	c.Sets[s.Name] = keys
+	return nil
+}
+
+// parseMap reads a map's elements: [key, value] pairs.
+func parseMap(raw json.RawMessage, c *kernel.NFTContent) error {
+	var m struct {
+		Name string
+		Elem [][]json.RawMessage
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	els := make([]kernel.NFTMapElement, 0, len(m.Elem))
+	for _, e := range m.Elem {
+		if len(e) != 2 {
+			return fmt.Errorf("map %s: element of %d parts, want key and value", m.Name, len(e))
+		}
+		k, err := elementKey(e[0])
+		if err != nil {
+			return fmt.Errorf("map %s: %w", m.Name, err)
+		}
+		v, err := elementKey(e[1])
+		if err != nil {
+			return fmt.Errorf("map %s: %w", m.Name, err)
+		}
+		els = append(els, kernel.NFTMapElement{Key: k, Value: v})
+	}
+	c.Maps[m.Name] = els
 	return nil
 }
 

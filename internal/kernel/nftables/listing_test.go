@@ -17,6 +17,8 @@ const listing = `{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_ve
   "elem": [{"concat": ["10.96.0.10", "tcp", 80, {"prefix": {"addr": "10.0.0.0", "len": 8}}]}, {"concat": ["10.96.0.10", "tcp", 80, "192.168.0.1"]}]}},
 {"set": {"family": "ip", "name": "np", "table": "ipvs-proxy", "type": "inet_service", "elem": [30080, {"elem": {"val": 30081, "comment": "x"}}]}},
 {"set": {"family": "ip", "name": "empty", "table": "ipvs-proxy", "type": "ipv4_addr"}},
+{"map": {"family": "ip", "name": "marks", "table": "ipvs-proxy", "type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "mark",
+  "elem": [[{"concat": ["10.0.0.1", "tcp", 80]}, 4]]}},
 {"chain": {"family": "ip", "table": "ipvs-proxy", "name": "nat-output", "handle": 2, "type": "nat", "hook": "output", "prio": -100, "policy": "accept"}},
 {"chain": {"family": "ip", "table": "ipvs-proxy", "name": "services", "handle": 3}},
 {"chain": {"family": "ip", "table": "ipvs-proxy", "name": "empty-chain", "handle": 4}},
@@ -38,6 +40,7 @@ func TestParseListing(t *testing.T) {
 			"np":         {{"30080"}, {"30081"}},
 			"empty":      {},
 		},
+		Maps: map[string][]kernel.NFTMapElement{"marks": {{Key: []string{"10.0.0.1", "tcp", "80"}, Value: []string{"4"}}}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("parseListing:\n%+v\nwant\n%+v", got, want)

@@ -81,7 +81,7 @@ func (t *Tables) Read(f state.Family) (*kernel.NFTContent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list table %s %s: %w", nft.Family(f), nft.TableName, err)
 	}
-	c := &kernel.NFTContent{Chains: map[string][]string{}, Sets: map[string][][]string{}}
+	c := &kernel.NFTContent{Chains: map[string][]string{}, Sets: map[string][][]string{}, Maps: map[string][]kernel.NFTMapElement{}}
 	for _, name := range names["chain"] {
 		c.Chains[name] = []string{}
 	}
@@ -106,6 +106,17 @@ func (t *Tables) Read(f state.Family) (*kernel.NFTContent, error) {
 			keys[n] = e.Key
 		}
 		c.Sets[name] = keys
+	}
+	for _, name := range names["map"] {
+		elems, err := i.ListElements(ctx, "map", name)
+		if err != nil {
+			return nil, fmt.Errorf("list map %s of table %s %s: %w", name, nft.Family(f), nft.TableName, err)
+		}
+		els := make([]kernel.NFTMapElement, len(elems))
+		for n, e := range elems {
+			els[n] = kernel.NFTMapElement{Key: e.Key, Value: e.Value}
+		}
+		c.Maps[name] = els
 	}
 	return c, nil
 }

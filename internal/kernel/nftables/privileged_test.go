@@ -65,6 +65,8 @@ func want(t *testing.T, cfg *config.Config) *state.State {
 		member(desired.SetLoadBalancerSrcCIDR, f, state.SetEntry{Addr: vip, Proto: state.TCP, Port: 443, Net: state.HostPrefix(node)})
 		member(desired.SetLoadBalancerSourceIP, f, state.SetEntry{Addr: vip, Proto: state.TCP, Port: 443, Addr2: vip})
 		member(desired.SetHealthCheckNodePort, f, state.SetEntry{Port: 31000})
+		member(desired.SetServiceCIDRs, f, state.SetEntry{Net: netip.PrefixFrom(vip, 16).Masked()})
+		member(desired.SetExternalLocalMarks, f, state.SetEntry{Addr: node, Proto: state.TCP, Port: 30080, Mark: 3, MarkMask: 0x3fff})
 	}
 	return s
 }

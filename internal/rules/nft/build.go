@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/rules"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -27,6 +28,13 @@ const (
 	ChainFirewall       = "firewall"               // filter KUBE-PROXY-FIREWALL
 	ChainSourceRanges   = "source-ranges-firewall" // filter KUBE-SOURCE-RANGES-FIREWALL
 	ChainIPVSFilter     = "ipvs-filter"            // filter KUBE-IPVS-FILTER
+	// issue 12's rules (internal/rules/fixes.go says why each exists)
+	ChainFilterOutput     = "filter-output"     // filter OUTPUT -j KUBE-CLUSTER-IPS-CHECK
+	ChainManglePrerouting = "mangle-prerouting" // mangle PREROUTING -j KUBE-MARK-IN-CLUSTER
+	ChainMangleOutput     = "mangle-output"     // mangle OUTPUT -j KUBE-IPVS-OUT-FILTER, KUBE-MARK-IN-CLUSTER
+	ChainClusterIPsCheck  = "cluster-ips-check" // filter KUBE-CLUSTER-IPS-CHECK
+	ChainOutFilter        = "out-filter"        // mangle KUBE-IPVS-OUT-FILTER
+	ChainMarkInCluster    = "mark-in-cluster"   // mangle KUBE-MARK-IN-CLUSTER
 )
 
 // Params is what the table depends on.
@@ -37,11 +45,15 @@ type Params struct {
 	// NotLocal is the match that selects traffic NOT from local pods, e.g.
 	// `ip saddr != 10.244.0.0/16` or `iifname != "cbr0"`; empty if no detector applies.
 	NotLocal string
+	// Local is its opposite: `ip saddr 10.244.0.0/16`, `iifname "cbr0"`.
+	Local string
 }
 
 // NewParams derives the table's parameters from the config and the node for family f.
 func NewParams(cfg *config.Config, f state.Family, podCIDRs []netip.Prefix) Params {
-	return Params{Family: f, MasqueradeAll: cfg.MasqueradeAll, MasqueradeBit: cfg.MasqueradeBit, NotLocal: notLocalMatch(cfg, f, podCIDRs)}
+	notLocal := notLocalMatch(cfg, f, podCIDRs)
+	return Params{Family: f, MasqueradeAll: cfg.MasqueradeAll, MasqueradeBit: cfg.MasqueradeBit, NotLocal: notLocal,
+		Local: strings.Replace(notLocal, " != ", " ", 1)}
 }
 
 // notLocalMatch is kube-proxy's local traffic detector, negated, in nft syntax.
@@ -104,12 +116,37 @@ func Build(p Params) state.NFTable {
 	if p.Family == state.IPv6 {
 		reject = "reject with icmpv6 port-unreachable"
 	}
+	// externalTrafficPolicy Local in-cluster marks. iptables' SET target sets
+	// the mark under the mask; an nft statement cannot combine the packet's
+	// mark with a map's value, so the mark is set only on packets that carry
+	// no bit outside the mask. Either way such a packet misses every
+	// firewall-mark virtual server (IPVS compares the whole mark) and goes to
+	// the address one, and this way another program's bits are kept.
+	mask := rules.InClusterMarkMask(p.MasqueradeBit)
+	setMark := fmt.Sprintf("meta mark & 0x%x == 0 meta mark set %s map %s", ^mask, strings.TrimSuffix(dst, " "), set("KUBE-EXTERNAL-LOCAL-MARK"))
+	var markInCluster []string
+	if p.Local != "" {
+		markInCluster = append(markInCluster, p.Local+" "+setMark)
+	}
+	markInCluster = append(markInCluster, "fib saddr type local "+setMark)
+	// iptables matches the node's own connections to such a Service with -m
+	// ipvs --ipvs; nft has no ipvs match, so the connection's original
+	// destination (IPVS has rewritten the packet's; with vs/conntrack=1
+	// conntrack keeps it) must be one of the marked external addresses.
+	// (nft needs the protocol first to know the size of proto-dst)
+	inClusterMasq := fmt.Sprintf("meta mark & 0x%x != 0 fib saddr type local meta l4proto { tcp, udp, sctp } ct original %s daddr . meta l4proto . ct original proto-dst %s masquerade fully-random",
+		mask, ip, set("KUBE-EXTERNAL-LOCAL-MARK"))
 	return state.NFTable{Chains: []state.NFTChain{
 		base(ChainNATPrerouting, "nat", "prerouting", "dstnat", jump(ChainServices)),
 		base(ChainNATOutput, "nat", "output", "dstnat", jump(ChainServices)),
 		base(ChainNATPostrouting, "nat", "postrouting", "srcnat", jump(ChainPostrouting)),
 		base(ChainFilterInput, "filter", "input", "filter", jump(ChainHealthCheck), jump(ChainFirewall), jump(ChainIPVSFilter)),
-		base(ChainFilterForward, "filter", "forward", "filter", jump(ChainForward), jump(ChainFirewall)),
+		base(ChainFilterForward, "filter", "forward", "filter", jump(ChainForward), jump(ChainFirewall), "ct state new "+jump(ChainClusterIPsCheck)),
+		base(ChainFilterOutput, "filter", "output", "filter", "ct state new "+jump(ChainClusterIPsCheck)),
+		// before IPVS (priority -99 at local out), as iptables' mangle table; a
+		// route chain, as mangle OUTPUT is: a changed mark re-routes the packet
+		base(ChainManglePrerouting, "filter", "prerouting", "mangle", "ct state new "+jump(ChainMarkInCluster)),
+		base(ChainMangleOutput, "route", "output", "mangle", "ct state new "+jump(ChainOutFilter), "ct state new "+jump(ChainMarkInCluster)),
 		chain(ChainServices,
 			dst+set("KUBE-LOAD-BALANCER")+" "+jump(ChainLoadBalancer),
 			clusterMasq,
@@ -125,6 +162,7 @@ func Build(p Params) state.NFTable {
 		),
 		chain(ChainPostrouting,
 			dstSrc+set("KUBE-LOOP-BACK")+" masquerade",
+			inClusterMasq,
 			"meta mark & "+mark+" == 0 return",
 			"meta mark set meta mark ^ "+mark,
 			"masquerade fully-random",
@@ -161,6 +199,14 @@ func Build(p Params) state.NFTable {
 			ports+set("KUBE-HEALTH-CHECK-NODE-PORT")+" return",
 			"ct state new "+ip+" daddr "+set("KUBE-IPVS-IPS")+" "+reject,
 		),
+		chain(ChainClusterIPsCheck, ip+" daddr "+set("KUBE-SERVICE-CIDRS")+" fib daddr type != local drop"),
+		chain(ChainOutFilter,
+			dst+"!= "+set("KUBE-LOAD-BALANCER-FW")+" return",
+			dstSrc+set("KUBE-LOAD-BALANCER-SOURCE-CIDR")+" return",
+			dstSrc+set("KUBE-LOAD-BALANCER-SOURCE-IP")+" return",
+			"drop",
+		),
+		chain(ChainMarkInCluster, markInCluster...),
 	}}
 }
 

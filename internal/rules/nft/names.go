@@ -75,14 +75,29 @@ func (n *Names) Spec(f state.Family, name string) (state.SetSpec, bool) {
 	return s, ok
 }
 
-// SetType returns the nft type and flags of a set that stands for an ipset of spec's type.
+// SetType returns the nft type and flags of a set that stands for an ipset of
+// spec's type. An ipset whose members carry a mark (SetSpec.Marks) is an nft
+// map from the member to the mark: its type ends in ": mark" (see IsMap).
 func SetType(spec state.SetSpec) (string, []string) {
+	typ, flags := keyType(spec)
+	if spec.Marks {
+		typ += " : mark"
+	}
+	return typ, flags
+}
+
+// IsMap says whether the nft object that stands for the ipset is a map.
+func IsMap(spec state.SetSpec) bool { return spec.Marks }
+
+func keyType(spec state.SetSpec) (string, []string) {
 	addr := "ipv4_addr"
 	if spec.Family == state.IPv6 {
 		addr = "ipv6_addr"
 	}
 	const port = "inet_proto . inet_service"
 	switch spec.Type {
+	case state.HashNet:
+		return addr, []string{"interval"}
 	case state.HashIP:
 		return addr, nil
 	case state.HashIPPort:
@@ -109,22 +124,58 @@ func Key(t state.SetType, e state.SetEntry) []string {
 		return append(append([]string{e.Addr.String()}, port...), e.Addr2.String())
 	case state.HashIPPortNet:
 		return append(append([]string{e.Addr.String()}, port...), e.Net.String())
+	case state.HashNet:
+		return []string{e.Net.String()}
 	case state.BitmapPort:
 		return []string{strconv.Itoa(int(e.Port))}
 	}
 	return nil
 }
 
+// Value renders the value of a map element: the member's mark.
+func Value(e state.SetEntry) []string {
+	return []string{"0x" + strconv.FormatUint(uint64(e.Mark), 16)}
+}
+
+// ParseValue reads a map element's value back into e: the mark, and the
+// mask it was set under. The map holds the mark alone; the rule sets it
+// under the in-cluster mark mask (rules.InClusterMarkMask), whose 14 bits
+// are either 0-13 or 16-29, so the mark says which.
+func ParseValue(e state.SetEntry, value []string) (state.SetEntry, error) {
+	if len(value) != 1 {
+		return e, fmt.Errorf("map value %q: want one mark", value)
+	}
+	m, err := strconv.ParseUint(value[0], 0, 32)
+	if err != nil || m == 0 {
+		return e, fmt.Errorf("map value %q: not a mark", value[0])
+	}
+	e.Mark, e.MarkMask = uint32(m), markMaskOf(uint32(m))
+	return e, nil
+}
+
+// markMaskOf is the in-cluster mark mask a mark was set under.
+func markMaskOf(mark uint32) uint32 {
+	const low = 1<<14 - 1
+	if mark <= low {
+		return low
+	}
+	return low << 16
+}
+
 // ParseKey reads back an element key of a set standing for an ipset of type t.
 func ParseKey(t state.SetType, key []string) (state.SetEntry, error) {
 	var e state.SetEntry
-	want := map[state.SetType]int{state.HashIP: 1, state.HashIPPort: 3, state.HashIPPortIP: 4, state.HashIPPortNet: 4, state.BitmapPort: 1}[t]
+	want := map[state.SetType]int{state.HashIP: 1, state.HashIPPort: 3, state.HashIPPortIP: 4, state.HashIPPortNet: 4, state.HashNet: 1, state.BitmapPort: 1}[t]
 	if want == 0 || len(key) != want {
 		return e, fmt.Errorf("element %q: want %d fields for a set of type %s", strings.Join(key, " . "), want, t)
 	}
 	var err error
-	if t == state.BitmapPort {
+	switch t {
+	case state.BitmapPort:
 		e.Port, err = parsePort(key[0])
+		return e, err
+	case state.HashNet:
+		e.Net, err = parseNet(key[0])
 		return e, err
 	}
 	if e.Addr, err = netip.ParseAddr(key[0]); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -89,6 +90,12 @@ func HideRuleTools(t testing.TB) {
 // ToolPath returns where a guest program is: its path, or where
 // HideRuleTools put it.
 func ToolPath(path string) string {
+	if !strings.Contains(path, "/") {
+		if _, err := exec.LookPath(path); err == nil {
+			return path
+		}
+		path = "/usr/sbin/" + path
+	}
 	if _, err := os.Lstat(path); err == nil || !strings.HasPrefix(path, "/usr/sbin/") {
 		return path
 	}
@@ -117,7 +124,10 @@ func NFTSetName(ipset string) (family, name string) {
 func nftSetMembers(t testing.TB, ipset string) []string {
 	t.Helper()
 	family, name := NFTSetName(ipset)
-	out := Run(t, NFTBin, "--json", "list", "set", family, "ipvs-proxy", name)
+	out, err := Output(NFTBin, "--json", "list", "set", family, "ipvs-proxy", name)
+	if err != nil { // an ipset whose members carry a mark is an nft map
+		out = Run(t, NFTBin, "--json", "list", "map", family, "ipvs-proxy", name)
+	}
 	members, err := parseNFTSet(out)
 	if err != nil {
 		t.Fatalf("nft list set %s ipvs-proxy %s: %v\n%s", family, name, err, out)
@@ -137,6 +147,9 @@ func parseNFTSet(out string) ([]string, error) {
 	for _, obj := range doc.NFTables {
 		raw, ok := obj["set"]
 		if !ok {
+			raw, ok = obj["map"]
+		}
+		if !ok {
 			continue
 		}
 		var set struct {
@@ -146,9 +159,16 @@ func parseNFTSet(out string) ([]string, error) {
 			return nil, err
 		}
 		for _, e := range set.Elem {
+			var mark any
+			if kv, ok := e.([]any); ok && len(kv) == 2 { // a map's [key, mark]
+				e, mark = kv[0], kv[1]
+			}
 			m, err := ipsetMember(e)
 			if err != nil {
 				return nil, err
+			}
+			if v, ok := mark.(float64); ok {
+				m += fmt.Sprintf(" skbmark 0x%x", int(v))
 			}
 			members = append(members, m)
 		}

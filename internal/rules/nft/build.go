@@ -132,10 +132,14 @@ func Build(p Params) state.NFTable {
 	// iptables matches the node's own connections to such a Service with -m
 	// ipvs --ipvs; nft has no ipvs match, so the connection's original
 	// destination (IPVS has rewritten the packet's; with vs/conntrack=1
-	// conntrack keeps it) must be one of the marked external addresses.
-	// (nft needs the protocol first to know the size of proto-dst)
-	inClusterMasq := fmt.Sprintf("meta mark & 0x%x != 0 fib saddr type local meta l4proto { tcp, udp, sctp } ct original %s daddr . meta l4proto . ct original proto-dst %s masquerade fully-random",
-		mask, ip, set("KUBE-EXTERNAL-LOCAL-MARK"))
+	// conntrack keeps it) must be one of the marked external addresses. The
+	// lookup is a map statement that sets the mark the packet already has
+	// (the one mark-in-cluster set, from the same element): Linux before 6.x
+	// refuses a map as a plain set lookup, and a statement whose lookup
+	// misses ends the rule. nft needs the protocol first to size proto-dst.
+	inClusterMasq := fmt.Sprintf("meta mark & 0x%x == 0 meta mark & 0x%x != 0 fib saddr type local meta l4proto { tcp, udp, sctp } "+
+		"meta mark set ct original %s daddr . meta l4proto . ct original proto-dst map %s masquerade fully-random",
+		^mask, mask, ip, set("KUBE-EXTERNAL-LOCAL-MARK"))
 	return state.NFTable{Chains: []state.NFTChain{
 		base(ChainNATPrerouting, "nat", "prerouting", "dstnat", jump(ChainServices)),
 		base(ChainNATOutput, "nat", "output", "dstnat", jump(ChainServices)),

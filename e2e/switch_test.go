@@ -9,10 +9,12 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
 )
 
-// TestSwitchRulesBackend moves a running node from the iptables rules
-// backend to nftables and back, as docs/rules-backends.md tells an operator
-// to: stop the daemon (the kernel state stays and keeps serving), start it
-// with the other --rules-backend. Its first full sync writes the new
+// TestSwitchRulesBackend starts the daemon with --rules-backend auto on a
+// fresh node (it must choose nftables: the guest kernel accepts the whole
+// table, and say so in its log), then moves the running node to iptables
+// and back to nftables, as docs/rules-backends.md tells an operator to:
+// stop the daemon (the kernel state stays and keeps serving), start it with
+// the other --rules-backend. Its first full sync writes the new
 // backend's objects, then removes the old backend's (the nftables table in
 // one transaction before the iptables rules and the ipsets; the iptables
 // rules and ipsets before the nftables table), so some rule is in place at
@@ -39,8 +41,13 @@ func TestSwitchRulesBackend(t *testing.T) {
 		p.WaitFullSyncs(t, 1, 60*time.Second)
 		return p
 	}
-	proxy := run("iptables")
-	expectOnly(t, "iptables")
+	proxy := run("auto")
+	expectOnly(t, "nftables")
+	chosen := framework.Messages(proxy.Logs(), "rules backend chosen")
+	if len(chosen) != 1 || chosen[0].Field("backend") != "nftables" || !strings.Contains(chosen[0].Field("why"), "accepts the nftables table") {
+		t.Fatalf("auto on a fresh node logged %+v; want one \"rules backend chosen\" naming nftables and why", chosen)
+	}
+	t.Logf("auto: %s, because %s", chosen[0].Field("backend"), chosen[0].Field("why"))
 	hairpin := requests(t, a.Client(), framework.HTTP, clusterIP, 10)
 	if hairpin["pod-a"] == 0 {
 		t.Fatalf("HTTP %s from pod-a: %s; want some answered by pod-a itself (hairpin)", clusterIP, hairpin)
@@ -62,7 +69,7 @@ func TestSwitchRulesBackend(t *testing.T) {
 		}
 	}
 	settle()
-	for _, to := range []string{"nftables", "iptables"} {
+	for _, to := range []string{"iptables", "nftables"} {
 		if err := proxy.Stop(); err != nil {
 			t.Fatalf("stop ipvs-proxy: %v", err)
 		}

@@ -58,7 +58,28 @@ func TestNFTablesColdStartRestartAndOneChange(t *testing.T) {
 		t.Errorf("transaction of one Service:\n%s", last)
 	}
 
+	// a Service changed (another port): its two elements swapped, nothing else
+	before = fk.NFTables.Writes()
+	h.p.UpsertService(service("svc-9", "10.96.0.99", 81))
+	s = h.next("partial")
+	if s.Counts[plan.NFTAddElement] != 1 || s.Counts[plan.NFTDelElement] != 1 || s.Counts[plan.NFTSyncChain] != 0 || nftRuns(fk, before) != 1 {
+		t.Fatalf("one Service's port changed: %v, %d transactions; want 1 nft-add-element and 1 nft-delete-element in 1", s.Counts, nftRuns(fk, before))
+	}
+
+	// a Service deleted: its elements deleted, in one transaction
+	before = fk.NFTables.Writes()
+	h.p.DeleteService("default", "svc-9")
+	s = h.next("partial")
+	if s.Counts[plan.NFTDelElement] != 2 || s.Counts[plan.NFTAddElement] != 0 || s.Counts[plan.NFTSyncChain] != 0 || nftRuns(fk, before) != 1 {
+		t.Fatalf("one Service deleted: %v, %d transactions; want 2 nft-delete-element in 1", s.Counts, nftRuns(fk, before))
+	}
+	if dump := fk.NFTables.Dump(state.IPv4); strings.Contains(dump, "10.96.0.99") {
+		t.Errorf("the deleted Service's elements are still in the table:\n%s", dump)
+	}
+
 	// restart: adopts, no write
+	h.p.UpsertService(service("svc-9", "10.96.0.99", 80))
+	h.next("partial")
 	h.stop()
 	before = fk.Writes()
 	h2 := start(t, fk, fk.Interfaces(), nftBackend)

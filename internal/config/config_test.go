@@ -118,7 +118,7 @@ func TestRulesBackendField(t *testing.T) {
 	if err != nil || cfg.RulesBackend != "iptables" {
 		t.Fatalf("default backend: %v, %v", cfg.RulesBackend, err)
 	}
-	for _, bad := range []string{"ipvsProxy:\n  rulesBackend: ebpf\n", "ipvsProxy:\n  other: 1\n", "ipvsProxy: 3\n"} {
+	for _, bad := range []string{"ipvsProxy:\n  rulesBackend: ebpf\n", "ipvsProxy: 3\n"} {
 		if _, _, err := Parse([]byte(head + bad)); err == nil || !strings.Contains(err.Error(), "ipvsProxy") {
 			t.Errorf("%q: err %v, want one naming ipvsProxy", bad, err)
 		}

@@ -41,15 +41,15 @@ func (g *guest) startDaemon(ns, name string, every time.Duration, opts framework
 	return &daemon{ns: ns, proc: proc, syncs: framework.FollowSyncs(events, 0), every: every}, nil
 }
 
-// coldStart starts ipvs-proxy on a fresh namespace ns and waits for its
-// first full sync.
-func (g *guest) coldStart(w *manifests, ns string, every time.Duration, env []string) (*daemon, ColdStart, error) {
+// coldStart starts ipvs-proxy on a fresh namespace ns (with extra arguments)
+// and waits for its first full sync.
+func (g *guest) coldStart(w *manifests, ns string, every time.Duration, env []string, extra ...string) (*daemon, ColdStart, error) {
 	var cs ColdStart
 	if _, err := framework.NewNodeNamespace(ns); err != nil {
 		return nil, cs, err
 	}
 	d, err := g.startDaemon(ns, "ipvs-proxy-"+ns, every, framework.Options{ManifestDir: w.Dir, NodeName: workload.NodeName,
-		ConfigFile: g.configPath, Env: env})
+		ConfigFile: g.configPath, Env: env, ExtraArgs: extra})
 	if err != nil {
 		framework.DeleteNamespace(ns)
 		return nil, cs, err

@@ -20,9 +20,10 @@ type Results struct {
 	CPUs              int
 	MemoryMiB         int
 	Scale             []*ScaleResult
-	API               []*APIResult    `json:",omitempty"`
-	Datapath          *DatapathResult `json:",omitempty"`
-	Errors            []string        `json:",omitempty"`
+	API               []*APIResult          `json:",omitempty"`
+	Datapath          *DatapathResult       `json:",omitempty"`
+	RulesBackends     []*RulesBackendResult `json:",omitempty"`
+	Errors            []string              `json:",omitempty"`
 }
 
 // guest is the benchmark run inside the VM.
@@ -35,11 +36,11 @@ type guest struct {
 
 // guestFlags are `bench guest`'s settings.
 type guestFlags struct {
-	sizes, changeAt, countAt, apiSizes  string
-	repsAt                              string
-	reps, rounds, countRounds, kpRounds int
-	kpCap                               time.Duration
-	datapath                            bool
+	sizes, changeAt, countAt, apiSizes, rulesSizes string
+	repsAt                                         string
+	reps, rounds, countRounds, kpRounds            int
+	kpCap                                          time.Duration
+	datapath                                       bool
 }
 
 // guestCmd runs every measurement in one boot and writes the results as
@@ -59,6 +60,7 @@ func guestCmd(args []string) error {
 	fs.IntVar(&f.kpRounds, "kp-rounds", 10, "rounds of the four changes for each daemon against the API server")
 	fs.DurationVar(&f.kpCap, "kube-proxy-cap", time.Hour, "longest wait for kube-proxy's first full sync")
 	fs.BoolVar(&f.datapath, "datapath", true, "measure requests/second through a VIP")
+	fs.StringVar(&f.rulesSizes, "rules-n", "10000", "Ns at which the two rules backends are compared (empty: none)")
 	g := &guest{work: "/tmp/bench"}
 	fs.StringVar(&g.proxyBin, "ipvs-proxy", "/tmp/bin/ipvs-proxy", "ipvs-proxy binary")
 	fs.StringVar(&g.kubeProxyBin, "kube-proxy", "/tmp/bin/kube-proxy", "kube-proxy binary")
@@ -107,6 +109,12 @@ func (g *guest) run(f *guestFlags) {
 			g.res.Scale = append(g.res.Scale, res)
 		}
 		g.fail(fmt.Sprintf("N=%d", n), err)
+		g.save()
+	}
+	for _, n := range ints(f.rulesSizes) {
+		res, err := g.runRulesBackends(n, min(f.rounds, 5))
+		g.res.RulesBackends = append(g.res.RulesBackends, res...)
+		g.fail(fmt.Sprintf("rules backends N=%d", n), err)
 		g.save()
 	}
 	if f.datapath {

@@ -96,6 +96,7 @@ func (r *reportWriter) render(res *Results, bench []benchLine, command, host str
 	r.changes(res)
 	r.resyncs(res)
 	r.counted(res)
+	r.rulesBackends(res)
 	r.api(res)
 	r.datapath(res)
 	r.goBench(bench)

@@ -32,6 +32,9 @@ type Options struct {
 	Env []string
 	// NetNS is the network namespace the daemon runs in ("" is the root one).
 	NetNS string
+	// RulesBackend, if set, is passed as --rules-backend (before ExtraArgs,
+	// which may override it). StartProxy sets the scenario's backend.
+	RulesBackend RulesBackend
 }
 
 // Command returns the daemon's command:
@@ -53,6 +56,9 @@ func (o Options) Command(bin, logPath, eventsPath string) Command {
 	}
 	if o.ConfigFile != "" {
 		args = append(args, "--config", o.ConfigFile)
+	}
+	if o.RulesBackend != "" {
+		args = append(args, "--rules-backend", string(o.RulesBackend))
 	}
 	args = append(args, o.ExtraArgs...)
 	return Command{Bin: bin, Args: args, Env: o.Env, NetNS: o.NetNS, LogPath: logPath}
@@ -87,6 +93,9 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 	}
 	if opts.NodeName == "" {
 		opts.NodeName = DefaultNodeName
+	}
+	if opts.RulesBackend == "" {
+		opts.RulesBackend = rulesBackend
 	}
 	dir := artifactDir(t)
 	p := &Proxy{t: t, opts: opts, bin: bin, logPath: filepath.Join(dir, "ipvs-proxy.log"),

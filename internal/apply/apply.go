@@ -78,6 +78,8 @@ func batchable(a, b plan.Kind) bool {
 			return 3
 		case plan.FlushConntrack:
 			return 4
+		case plan.NFTCreateSet, plan.NFTSyncChain, plan.NFTAddElement, plan.NFTDelElement, plan.NFTDeleteChain, plan.NFTDeleteSet:
+			return 5 // one transaction per family
 		}
 		return 0
 	}
@@ -108,6 +110,8 @@ func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
 		a.sets(ops, done, r, fail)
 	case plan.AddAddress, plan.DelAddress:
 		a.addresses(ops, done, r, fail)
+	case plan.NFTCreateSet, plan.NFTSyncChain, plan.NFTAddElement, plan.NFTDelElement, plan.NFTDeleteChain, plan.NFTDeleteSet, plan.NFTDeleteTable:
+		a.nftables(ops, done, r, fail)
 	case plan.FlushConntrack:
 		filters := make([]kernel.ConntrackFilter, len(ops))
 		for i, o := range ops {
@@ -293,5 +297,5 @@ func Describe(o plan.Op) string {
 	case plan.FlushConntrack:
 		return "flush conntrack entries of " + vs
 	}
-	return o.String()
+	return describeNFT(o)
 }

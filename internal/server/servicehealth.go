@@ -36,6 +36,10 @@ type serviceHealthServer struct {
 	mu   sync.Mutex
 	info ServiceHealth
 	srv  *http.Server
+	// ln is closed by Sync itself when the server is removed: the port must
+	// be free when Sync returns (the next sync may give it to another
+	// Service), while the clients are cut off in the background.
+	ln net.Listener
 }
 
 // NewServiceHealthServers returns a manager; proxyOK reports the proxy's own health.
@@ -53,6 +57,7 @@ func (m *ServiceHealthServers) Sync(want map[uint16]ServiceHealth) {
 	defer m.mu.Unlock()
 	for port, s := range m.servers {
 		if _, ok := want[port]; !ok {
+			_ = s.ln.Close()
 			shutdown(s.srv, m.grace)
 			delete(m.servers, port)
 		}
@@ -78,7 +83,7 @@ func (m *ServiceHealthServers) start(port uint16, info ServiceHealth) (*serviceH
 	if err != nil {
 		return nil, err
 	}
-	s := &serviceHealthServer{info: info}
+	s := &serviceHealthServer{info: info, ln: ln}
 	current := func() ServiceHealth {
 		s.mu.Lock()
 		defer s.mu.Unlock()

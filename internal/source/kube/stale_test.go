@@ -35,7 +35,7 @@ func TestStaleWhileAPIServerSilent(t *testing.T) {
 	rc.Host = "https://" + relay.addr()
 	health := &staleRecorder{}
 	sink := &syncedSink{synced: make(chan struct{})}
-	src := NewWithClient(Config{NodeName: "node-1", NodeWait: 100 * time.Millisecond, ProbePeriod: 200 * time.Millisecond,
+	src := NewWithClient(Config{NodeName: "node-1", NodeWait: 100 * time.Millisecond, ProbePeriod: 2 * time.Second,
 		Health: health}, kubernetes.NewForConfigOrDie(rc))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -46,7 +46,10 @@ func TestStaleWhileAPIServerSilent(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the informers did not sync")
 	}
-	time.Sleep(time.Second)
+	// two probes; each may take up to ProbePeriod/2 (1 s) before it counts
+	// as unanswered: generous for a real API server on a loaded host (a
+	// 100 ms bound failed at load average 21)
+	time.Sleep(4500 * time.Millisecond)
 	if health.get() {
 		t.Fatal("stale while the API server answers")
 	}
@@ -56,7 +59,7 @@ func TestStaleWhileAPIServerSilent(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		for health.get() != want {
-			if time.Since(start) > 5*time.Second {
+			if time.Since(start) > 30*time.Second { // a bound, not a wait
 				t.Fatalf("%s: source stale = %v after %v, want %v", what, !want, time.Since(start), want)
 			}
 			time.Sleep(10 * time.Millisecond)

@@ -4,10 +4,15 @@ package cli
 import (
 	"fmt"
 	"io"
+	"runtime"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
-var Version = "dev"
+// Version and GitCommit are stamped at build time (scripts/lib/version.sh ldflags): the release, from the VERSION
+// file, and the git commit it was built from.
+var (
+	Version   = "dev"
+	GitCommit = "unknown"
+)
 
 // Main runs the subcommand named by args[0] and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -25,7 +30,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		return statusCmd(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "ipvs-proxy", Version)
+		fmt.Fprintf(stdout, "ipvs-proxy %s (commit %s, %s)\n", Version, GitCommit, runtime.Version())
 		return 0
 	case "help", "-h", "--help":
 		usage(stdout)

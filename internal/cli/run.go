@@ -204,7 +204,7 @@ func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) e
 	}
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()
-	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
+	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("commit", GitCommit), zap.String("node", nodeName),
 		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod))
 	runErr := p.Run(ctx)
 	stop()

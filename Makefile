@@ -5,14 +5,15 @@ BIN     := $(OUT)/bin
 
 export CGO_ENABLED ?= 0
 
-IMAGE   ?= ghcr.io/ipvs-proxy/ipvs-proxy:dev
+# The release (VERSION file) and git commit, stamped into the binary: ipvs-proxy version.
+LDFLAGS  = $(shell scripts/lib/version.sh ldflags)
 
 .PHONY: all build test unit lint e2e demo bench image clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
 
 ## test: everything CI runs: static checks, unit tests (race), then the VM end-to-end suite.
 test: lint unit e2e
@@ -35,10 +36,10 @@ demo:
 bench:
 	scripts/bench.sh
 
-## image: the DaemonSet's container image (needs docker or another builder; none runs on this project's dev machines).
+## image: the DaemonSet's image as an OCI archive, _output/image/ipvs-proxy.oci.tar, without a Docker daemon
+## (manifests/Dockerfile builds the same one with Docker). Tagged with VERSION, the tag the manifests pin.
 image:
-	@command -v docker >/dev/null || { echo "make image: no docker here; build manifests/Dockerfile where a container builder runs"; exit 1; }
-	docker build -f manifests/Dockerfile -t $(IMAGE) .
+	scripts/image/build.sh
 
 clean:
 	rm -rf $(OUT)

@@ -2,12 +2,17 @@
 # Builds real Kubernetes binaries for tests and benchmarks from the Go module proxy, through the wrapper module
 # beside this script (see go.mod there for why it exists).
 #
-#   scripts/k8s/build.sh [kube-apiserver|etcd|kube-proxy|all]...   (default: kube-apiserver etcd)
+#   scripts/k8s/build.sh [NAME|cluster|all]...   (default: kube-apiserver etcd)
+#
+# NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl or agnhost;
+# cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller manager, the
+# scheduler, the kubelet, kubectl and agnhost.
 #
 # Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
 # already there is not built again; delete it (or the version directory) to force a rebuild.
 # Static (CGO_ENABLED=0), stripped and -trimpath. A cold build of kube-apiserver and etcd takes 5-8 minutes on
-# 2 cores and about 2 GB of memory; kube-proxy is only for the benchmark, so it is built only when asked.
+# 2 cores and about 2 GB of memory; kube-proxy is only for the benchmark, and the cluster harness's binaries only for
+# it, so they are built only when asked.
 #
 # Environment: K8S_BUILD_P (default 2) caps parallel compile jobs, and so memory use.
 set -euo pipefail
@@ -24,15 +29,19 @@ export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 usage() {
-	echo "usage: $0 [kube-apiserver|etcd|kube-proxy|all]..." >&2
+	echo "usage: $0 [NAME|cluster|all]... (see the comment at the top)" >&2
 	exit 2
 }
 
+cluster=(kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl agnhost)
 targets=()
 for arg in "$@"; do
 	case "$arg" in
-	kube-apiserver | etcd | kube-proxy) targets+=("$arg") ;;
-	all) targets+=(kube-apiserver etcd kube-proxy) ;;
+	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | agnhost)
+		targets+=("$arg")
+		;;
+	cluster) targets+=("${cluster[@]}") ;;
+	all) targets+=("${cluster[@]}" kube-proxy) ;;
 	-h | --help) usage ;;
 	*)
 		echo "unknown target: $arg" >&2
@@ -65,7 +74,8 @@ done
 package_of() {
 	case "$1" in
 	kube-apiserver) echo k8s.io/kubernetes/cmd/kube-apiserver ;;
-	kube-proxy) echo k8s.io/kubernetes/cmd/kube-proxy ;;
+	kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl) echo "k8s.io/kubernetes/cmd/$1" ;;
+	agnhost) echo k8s.io/kubernetes/test/images/agnhost ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
 	esac
 }

@@ -4,9 +4,9 @@
 #
 #   scripts/k8s/build.sh [NAME|cluster|all]...   (default: kube-apiserver etcd)
 #
-# NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl or agnhost;
-# cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller manager, the
-# scheduler, the kubelet, kubectl and agnhost.
+# NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl, agnhost or
+# coredns; cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller
+# manager, the scheduler, the kubelet, kubectl, agnhost and CoreDNS (built in its own wrapper module, coredns/).
 #
 # Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
 # already there is not built again; delete it (or the version directory) to force a rebuild.
@@ -33,11 +33,11 @@ usage() {
 	exit 2
 }
 
-cluster=(kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl agnhost)
+cluster=(kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl agnhost coredns)
 targets=()
 for arg in "$@"; do
 	case "$arg" in
-	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | agnhost)
+	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | agnhost | coredns)
 		targets+=("$arg")
 		;;
 	cluster) targets+=("${cluster[@]}") ;;
@@ -76,6 +76,7 @@ package_of() {
 	kube-apiserver) echo k8s.io/kubernetes/cmd/kube-apiserver ;;
 	kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl) echo "k8s.io/kubernetes/cmd/$1" ;;
 	agnhost) echo k8s.io/kubernetes/test/images/agnhost ;;
+	coredns) echo github.com/ipvs-proxy/ipvs-proxy/scripts/k8s/coredns ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
 	esac
 }
@@ -84,6 +85,7 @@ package_of() {
 version_of() {
 	case "$1" in
 	etcd) go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3 ;;
+	coredns) (cd coredns && go list -m -f '{{.Version}}' github.com/coredns/coredns) ;;
 	*) echo "$version" ;;
 	esac
 }
@@ -101,7 +103,9 @@ for name in "${targets[@]}"; do
 	# Build to a temporary name so that an interrupted build never leaves a binary that looks finished.
 	tmp="$out.tmp.$$"
 	trap 'rm -f "$tmp"' EXIT
-	go build -p "${K8S_BUILD_P:-2}" -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg"
+	dir=.
+	[[ "$name" == coredns ]] && dir=coredns # its own module: other client library versions
+	(cd "$dir" && go build -p "${K8S_BUILD_P:-2}" -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
 	mv -f "$tmp" "$out"
 	trap - EXIT
 	size=$(du -m "$out" | cut -f1)

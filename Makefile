@@ -8,7 +8,7 @@ export CGO_ENABLED ?= 0
 # The release (VERSION file) and git commit, stamped into the binary: ipvs-proxy version.
 LDFLAGS  = $(shell scripts/lib/version.sh ldflags)
 
-.PHONY: all build test unit lint e2e demo bench image clean
+.PHONY: all build test unit lint e2e cluster-e2e demo bench image clean
 
 all: build
 
@@ -27,6 +27,11 @@ unit:
 ## e2e: boots the qemu VM and runs the end-to-end scenarios against real IPVS. E2E_RUN=regexp selects scenarios.
 e2e:
 	scripts/e2e.sh
+
+## cluster-e2e: a real cluster (control plane on the host, a user-mode Linux node with containerd and a kubelet);
+## deploys manifests/ with the image of make image as the README says. CLUSTER_RUN=regexp selects scenarios.
+cluster-e2e:
+	scripts/cluster.sh
 
 ## demo: boots the VM and runs ipvs-proxy on examples/, showing ipvsadm -Ln and traffic through the VIPs.
 demo:

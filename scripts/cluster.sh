@@ -9,7 +9,7 @@
 #
 # Builds what it needs (idempotent): Debian packages (scripts/cluster/deps.sh), the Kubernetes binaries
 # (scripts/k8s/build.sh cluster, cached in ~/.cache/ipvs-proxy), the image (make image), the test binary.
-# Logs: _output/cluster/ (control plane in logs/, each node's console, agent, containerd and kubelet logs in
+# Logs: _output/cluster/TEST/ (control plane in logs/, each node's console, agent, containerd and kubelet logs in
 # node-N/); see docs/testing.md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ type Cluster struct {
 	RESTConfig *rest.Config
 
 	root       string // repository root
-	dir        string // _output/cluster: kubeconfigs, CA, logs, node directories
+	dir        string // _output/cluster/TEST: kubeconfigs, CA, logs, node directories
 	logDir     string // dir/logs: control plane logs
 	binDir     string // the Kubernetes binaries
 	proxyImage string // _output/image/ipvs-proxy.oci.tar
@@ -69,7 +70,7 @@ func Start(t *testing.T, opts Options) *Cluster {
 	if opts.Nodes == 0 {
 		opts.Nodes = 1
 	}
-	c, err := newCluster(opts)
+	c, err := newCluster(opts, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func Start(t *testing.T, opts Options) *Cluster {
 	return c
 }
 
-func newCluster(opts Options) (*Cluster, error) {
+func newCluster(opts Options, test string) (*Cluster, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func newCluster(opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{
 		root:       root,
-		dir:        filepath.Join(root, "_output", "cluster"),
+		dir:        filepath.Join(root, "_output", "cluster", strings.ReplaceAll(test, "/", "_")),
 		binDir:     binDir,
 		proxyImage: filepath.Join(root, "_output", "image", "ipvs-proxy.oci.tar"),
 	}
@@ -181,14 +182,17 @@ func (c *Cluster) start(ctx context.Context) error {
 	return nil
 }
 
-// Stop powers the nodes off and stops the control plane. The logs stay in _output/cluster.
+// Stop powers the nodes off, stops the control plane and removes the cluster network. The logs stay in
+// _output/cluster/TEST.
 func (c *Cluster) Stop() {
 	for _, n := range c.Nodes {
 		n.kill()
+		_, _ = run("ip", "link", "del", n.tap)
 	}
 	if c.cp != nil {
 		c.cp.stop()
 	}
+	_, _ = run("ip", "link", "del", bridgeName)
 }
 
 // ControlPlaneEndpoint is the API server's URL on the cluster network, what kubeadm calls the control-plane
@@ -201,5 +205,5 @@ func (c *Cluster) AdminKubeconfig() string { return c.cp.adminKubeconfig }
 // Root is the repository root (where manifests/ and README.md are).
 func (c *Cluster) Root() string { return c.root }
 
-// Dir is the cluster's output directory, _output/cluster.
+// Dir is the cluster's output directory, _output/cluster/TEST.
 func (c *Cluster) Dir() string { return c.dir }

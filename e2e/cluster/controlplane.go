@@ -43,15 +43,15 @@ func startControlPlane(ctx context.Context, c *Cluster) (*controlPlane, error) {
 	}
 	hostIP := net.ParseIP(HostIP)
 	s, err := apiserver.Start(ctx, apiserver.Options{
-		BinDir:           c.binDir,
-		BindAddress:      hostIP,
-		AdvertiseAddress: hostIP,
-		SANIPs:           []net.IP{hostIP},
-		ServiceCIDR:      ServiceCIDR,
-		LogDir:           c.logDir,
-		Users:            users,
+		BinDir:             c.binDir,
+		BindAddress:        hostIP,
+		AdvertiseAddress:   hostIP,
+		SANIPs:             []net.IP{hostIP},
+		ServiceCIDR:        ServiceCIDR,
+		LogDir:             c.logDir,
+		Users:              users,
+		AuthorizationModes: "Node,RBAC",
 		ExtraArgs: []string{
-			"--authorization-mode=Node,RBAC",
 			"--enable-admission-plugins=NodeRestriction",
 			"--allow-privileged=true", // the DaemonSet is privileged, like kube-proxy's
 			// The node's name does not resolve here: reach kubelets (exec, logs) at their InternalIP.

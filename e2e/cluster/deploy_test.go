@@ -26,7 +26,7 @@ func TestDeploy(t *testing.T) {
 	user := newUserShell(t, c)
 	ctx := context.Background()
 
-	if out, _ := node.Exec(ctx, "ipvsadm", "-Ln"); strings.Contains(out, "->") || strings.Contains(out, "TCP") {
+	if out, _ := node.Exec(ctx, "ipvsadm", "-Ln"); hasVirtualServers(out) {
 		t.Fatalf("the node must start without IPVS state:\n%s", out)
 	}
 	// The workload and cluster DNS first, as in any cluster: CoreDNS cannot become Ready before something
@@ -74,7 +74,7 @@ func TestDeploy(t *testing.T) {
 		if err := node.Reboot(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if out, _ := node.Exec(ctx, "ipvsadm", "-Ln"); strings.Contains(out, "TCP") {
+		if out, _ := node.Exec(ctx, "ipvsadm", "-Ln"); hasVirtualServers(out) {
 			t.Fatalf("a rebooted node's kernel has no IPVS state yet:\n%s", out)
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -247,4 +247,14 @@ func waitScheduler(t *testing.T, ctx context.Context, user *userShell, node *Nod
 		t.Fatalf("ipvsadm -Ln on the node: %v:\n%s", err, out)
 	}
 	t.Logf("ipvsadm -Ln shows %q", want)
+}
+
+// hasVirtualServers tells whether ipvsadm -Ln lists any virtual server.
+func hasVirtualServers(ipvsadm string) bool {
+	for _, l := range strings.Split(ipvsadm, "\n") {
+		if strings.HasPrefix(l, "TCP") || strings.HasPrefix(l, "UDP") || strings.HasPrefix(l, "SCTP") {
+			return true
+		}
+	}
+	return false
 }

@@ -36,7 +36,7 @@ func (c *Cluster) WaitNodeReady(ctx context.Context, n *Node) error {
 	return c.poll(ctx, "node "+n.Name+" Ready", func() (bool, error) {
 		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return false, err
 		}
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == v1.NodeReady {
@@ -54,7 +54,7 @@ func (c *Cluster) WaitPodsReady(ctx context.Context, namespace, selector string,
 	err := c.poll(ctx, fmt.Sprintf("%d ready pods %q in %s", want, selector, namespace), func() (bool, error) {
 		list, err := c.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
-			return false, nil
+			return false, err
 		}
 		pods = list.Items
 		if len(pods) < want {
@@ -79,15 +79,17 @@ func podReady(p *v1.Pod) bool {
 	return false
 }
 
-// poll calls check every half second until it returns true, an error, ctx ends or a cluster process dies.
+// poll calls check every half second until it returns true, ctx ends or a cluster process dies. An error from
+// check is taken as passing (an API server restarting, a node rebooting) and reported only if the wait fails.
 func (c *Cluster) poll(ctx context.Context, what string, check func() (bool, error)) error {
+	var last error
 	for {
 		ok, err := check()
-		if err != nil {
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		}
 		if ok {
 			return nil
+		}
+		if err != nil {
+			last = err
 		}
 		if err := c.cp.check(); err != nil {
 			return fmt.Errorf("waiting for %s: %w", what, err)
@@ -101,6 +103,9 @@ func (c *Cluster) poll(ctx context.Context, what string, check func() (bool, err
 		}
 		select {
 		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("waiting for %s: %w (last error: %w)", what, ctx.Err(), last)
+			}
 			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}

@@ -27,7 +27,7 @@ type Node struct {
 
 	cluster *Cluster
 	tap     string
-	dir     string // _output/cluster/NAME: disk.img, console.log
+	dir     string // _output/cluster/TEST/NAME: disk.img, console.log
 	share   string // dir/share: the agent binary, node.json, files/, images/, logs/
 	kernel  *process
 	boots   int
@@ -96,7 +96,7 @@ func (n *Node) Boot(ctx context.Context) error {
 			return nil
 		}
 		if gone, err := p.exited(); gone {
-			return fmt.Errorf("node %s stopped while booting (%v); see %s and %s", n.Name, err,
+			return fmt.Errorf("node %s stopped while booting (%w); see %s and %s", n.Name, err,
 				filepath.Join(n.dir, "console.log"), filepath.Join(n.share, "logs", "agent.log"))
 		}
 		select {

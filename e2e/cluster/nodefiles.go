@@ -45,7 +45,7 @@ func (c *Cluster) writeNodeFiles(n *Node, kubeconfig []byte) error {
 		// What kubeadm's preflight asks of a node (br_netfilter, ip_forward), the container runtime's needs
 		// (overlay, veth, bridge), and IPVS with its schedulers; modprobe loads the rest on demand.
 		Modules: []string{"overlay", "br_netfilter", "bridge", "veth", "nf_conntrack", "ip_vs", "ip_vs_rr",
-			"ip_vs_lc", "ip_vs_wrr", "ip_vs_sh", "nf_tables", "nft_compat", "nft_chain_nat", "iptable_nat",
+			"ip_vs_lc", "ip_vs_wrr", "ip_vs_sh", "nf_tables", "nft_compat", "iptable_nat",
 			"iptable_filter", "iptable_mangle", "xt_MASQUERADE", "xt_mark", "xt_comment", "xt_set",
 			"ip_set_hash_ip", "ip_set_hash_ipport", "ip_set_hash_ipportip", "ip_set_hash_ipportnet",
 			"ip_set_hash_net", "ip_set_bitmap_port", "dummy"},

@@ -50,7 +50,10 @@ func startProcess(name string, argv []string, logPath string) (*process, error) 
 func (p *process) exited() (bool, error) {
 	select {
 	case <-p.done:
-		return true, fmt.Errorf("%s exited: %v", p.name, p.err)
+		if p.err == nil {
+			return true, fmt.Errorf("%s exited", p.name)
+		}
+		return true, fmt.Errorf("%s exited: %w", p.name, p.err)
 	default:
 		return false, nil
 	}

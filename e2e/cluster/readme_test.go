@@ -92,9 +92,6 @@ func (u *userShell) onNode(t *testing.T, n *Node, line string) string {
 	return out
 }
 
-// file returns the path of a file in the user's copy of the repository.
-func (u *userShell) file(rel string) string { return filepath.Join(u.dir, rel) }
-
 func (u *userShell) String() string { return fmt.Sprintf("user shell in %s", u.dir) }
 
 // runShell runs a shell line as the admin, with the cluster's kubectl in PATH (for steps the README leaves to

@@ -193,12 +193,11 @@ func blobsOf(image v1.Image) ([]blob, v1.Descriptor, error) {
 // indexFor returns index.json naming the image twice: by the OCI annotation (the tag, as the image-spec says) and
 // by the one containerd's importer reads for the full name, so `ctr images import` needs no --base-name.
 func indexFor(desc v1.Descriptor, ref string) ([]byte, error) {
-	tag := ref
-	if i := lastColonAfterSlash(ref); i >= 0 {
-		tag = ref[i+1:]
-	} else {
+	i := lastColonAfterSlash(ref)
+	if i < 0 {
 		return nil, fmt.Errorf("image reference %q has no tag", ref)
 	}
+	tag := ref[i+1:]
 	desc.Annotations = map[string]string{
 		"org.opencontainers.image.ref.name": tag,
 		"io.containerd.image.name":          ref,

@@ -4,8 +4,8 @@
 #
 #   scripts/k8s/build.sh [NAME|cluster|all]...   (default: kube-apiserver etcd)
 #
-# NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl, agnhost or
-# coredns; cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller
+# NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl, kubeadm,
+# agnhost or coredns; cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller
 # manager, the scheduler, the kubelet, kubectl, agnhost and CoreDNS (built in its own wrapper module, coredns/).
 #
 # Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
@@ -37,7 +37,7 @@ cluster=(kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kube
 targets=()
 for arg in "$@"; do
 	case "$arg" in
-	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | agnhost | coredns)
+	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | kubeadm | agnhost | coredns)
 		targets+=("$arg")
 		;;
 	cluster) targets+=("${cluster[@]}") ;;
@@ -74,7 +74,7 @@ done
 package_of() {
 	case "$1" in
 	kube-apiserver) echo k8s.io/kubernetes/cmd/kube-apiserver ;;
-	kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl) echo "k8s.io/kubernetes/cmd/$1" ;;
+	kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | kubeadm) echo "k8s.io/kubernetes/cmd/$1" ;;
 	agnhost) echo k8s.io/kubernetes/test/images/agnhost ;;
 	coredns) echo github.com/ipvs-proxy/ipvs-proxy/scripts/k8s/coredns ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;

@@ -21,6 +21,9 @@ const shareDir = "/.node/share"
 
 // nodeMain runs in the node's root: it sets the node up, starts containerd and the kubelet and serves the API.
 func nodeMain() error {
+	// The kernel starts init with an almost empty environment.
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	os.Setenv("HOME", "/root")
 	self, err := filepath.Abs(os.Args[0])
 	if err != nil {
 		return err
@@ -125,7 +128,11 @@ func setup(cfg *nodeapi.Config, r *reaper) error {
 	if err := fakeCPUInfo(cfg.CPUMHz); err != nil {
 		return err
 	}
-	steps := [][]string{append([]string{"modprobe", "-a"}, cfg.Modules...)}
+	// A module this kernel lacks is logged, not fatal: whatever needs it will say so.
+	if res := r.exec(append([]string{"modprobe", "-a"}, cfg.Modules...), "", time.Minute); res.ExitCode != 0 {
+		log.Printf("modprobe: exit %d: %s", res.ExitCode, res.Stderr)
+	}
+	var steps [][]string
 	for k, v := range cfg.Sysctls {
 		steps = append(steps, []string{"sysctl", "-qw", k + "=" + v})
 	}

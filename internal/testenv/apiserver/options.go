@@ -38,7 +38,9 @@ type Options struct {
 	// Users are token users besides the admin, e.g. a kubelet (system:node:NAME in system:nodes); Server.Tokens
 	// has their tokens.
 	Users []User
-	// ExtraArgs are appended to kube-apiserver's command line (e.g. --authorization-mode=Node,RBAC).
+	// AuthorizationModes is --authorization-mode. Default: RBAC.
+	AuthorizationModes string
+	// ExtraArgs are appended to kube-apiserver's command line.
 	ExtraArgs []string
 }
 
@@ -78,6 +80,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 2 * time.Minute
+	}
+	if o.AuthorizationModes == "" {
+		o.AuthorizationModes = "RBAC"
 	}
 	if o.BindAddress == nil {
 		o.BindAddress = net.IPv4(127, 0, 0, 1)

@@ -195,7 +195,7 @@ func apiserverArgs(opts Options, c *credentials, etcdURL string, port int, certD
 		"--tls-private-key-file=" + c.KeyFile,
 		"--cert-dir=" + certDir, // unused with the files above, but its default is under /var/run
 		"--token-auth-file=" + c.TokenFile,
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + opts.AuthorizationModes,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + c.SAKeyFile,
 		"--service-account-signing-key-file=" + c.SAKeyFile,

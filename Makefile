@@ -8,7 +8,7 @@ export CGO_ENABLED ?= 0
 # The release (VERSION file) and git commit, stamped into the binary: ipvs-proxy version.
 LDFLAGS  = $(shell scripts/lib/version.sh ldflags)
 
-.PHONY: all build test unit lint e2e cluster-e2e demo bench image clean
+.PHONY: all build test unit lint e2e cluster-e2e conformance demo bench image clean
 
 all: build
 
@@ -32,6 +32,11 @@ e2e:
 ## deploys manifests/ with the image of make image as the README says. CLUSTER_RUN=regexp selects scenarios.
 cluster-e2e:
 	scripts/cluster.sh
+
+## conformance: Kubernetes' e2e suite (Services, sig-network conformance) against ipvs-proxy on that cluster;
+## result in docs/conformance.md. CONFORMANCE_SET=ci runs the handful make test runs.
+conformance:
+	scripts/conformance.sh
 
 ## demo: boots the VM and runs ipvs-proxy on examples/, showing ipvsadm -Ln and traffic through the VIPs.
 demo:

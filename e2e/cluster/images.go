@@ -32,7 +32,6 @@ func (c *Cluster) buildImages(dir string) ([]string, error) {
 		entrypoint, cmd   []string
 	}{
 		{"pause.tar", PauseImage, pause, []string{"/pause"}, nil},
-		{"agnhost.tar", AgnhostImage, filepath.Join(c.binDir, "agnhost"), []string{"/agnhost"}, []string{"pause"}},
 		{"coredns.tar", CoreDNSImage, filepath.Join(c.binDir, "coredns"), []string{"/coredns"}, nil},
 	}
 	archives := []string{c.proxyImage}
@@ -46,6 +45,18 @@ func (c *Cluster) buildImages(dir string) ([]string, error) {
 		}
 		if _, err := ociimage.Write(img, out); err != nil {
 			return nil, fmt.Errorf("image %s: %w", s.ref, err)
+		}
+		archives = append(archives, out)
+	}
+	// agnhost and the suite's other images, with a file system of Debian's tools (testimages.go).
+	e2e, err := c.e2eImages(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i, img := range e2e {
+		out := filepath.Join(dir, fmt.Sprintf("e2e-%d.tar", i))
+		if _, err := ociimage.Write(img, out); err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
 		}
 		archives = append(archives, out)
 	}

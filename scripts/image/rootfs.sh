@@ -25,16 +25,18 @@ source "$root/scripts/lib/cache.sh"
 out=$1
 debs="$IPVS_PROXY_CACHE/image/debs"
 
-wanted=(iptables ipset ipvsadm nftables netbase)
+# ROOTFS_PACKAGES replaces the list: scripts/k8s/build.sh makes the e2e suite's test images' file system with it.
+read -r -a wanted <<<"${ROOTFS_PACKAGES:-iptables ipset ipvsadm nftables netbase}"
 # Dependencies that only an init system or dpkg itself uses: ipvsadm's init script helpers.
 skipped=' lsb-base sysvinit-utils '
 
 log() { echo "rootfs: $*" >&2; }
 
-# closure prints the wanted packages and everything they depend on, one per line.
+# closure prints the wanted packages and everything they depend on, one per line (virtual packages, <name>, left
+# out: what provides them is wanted by name).
 closure() {
 	apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
-		--no-enhances "${wanted[@]}" | grep -v '^ ' | sort -u
+		--no-enhances "${wanted[@]}" | grep -v -e "^ " -e "^<" | sort -u
 }
 
 packages=()
@@ -95,7 +97,7 @@ done
 # What update-alternatives would have made: the nft backend, Debian's default, answers to the plain names.
 for t in iptables ip6tables; do
 	for s in "" -save -restore; do
-		ln -sf "$t-nft$s" "$out/usr/sbin/$t$s"
+		[[ ! -e "$out/usr/sbin/$t-nft$s" ]] || ln -sf "$t-nft$s" "$out/usr/sbin/$t$s"
 	done
 done
 

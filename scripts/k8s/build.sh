@@ -5,7 +5,9 @@
 #   scripts/k8s/build.sh [NAME|cluster|all]...   (default: kube-apiserver etcd)
 #
 # NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl, kubeadm,
-# agnhost or coredns; cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller
+# agnhost, coredns or e2e.test (Kubernetes' end-to-end suite, `go test -c k8s.io/kubernetes/test/e2e`, for make
+# conformance: the largest of all, built only when asked), e2e-rootfs (the file system of that suite's test images:
+# Debian's shell, curl, nc, ip, dig... under agnhost and in jessie-dnsutils, as in the upstream images); cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller
 # manager, the scheduler, the kubelet, kubectl, agnhost and CoreDNS (built in its own wrapper module, coredns/).
 #
 # Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
@@ -33,11 +35,11 @@ usage() {
 	exit 2
 }
 
-cluster=(kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl agnhost coredns)
+cluster=(kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl agnhost coredns e2e-rootfs)
 targets=()
 for arg in "$@"; do
 	case "$arg" in
-	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | kubeadm | agnhost | coredns)
+	kube-apiserver | etcd | kube-proxy | kube-controller-manager | kube-scheduler | kubelet | kubectl | kubeadm | agnhost | coredns | e2e.test | e2e-rootfs)
 		targets+=("$arg")
 		;;
 	cluster) targets+=("${cluster[@]}") ;;
@@ -78,6 +80,7 @@ package_of() {
 	agnhost) echo k8s.io/kubernetes/test/images/agnhost ;;
 	coredns) echo github.com/ipvs-proxy/ipvs-proxy/scripts/k8s/coredns ;;
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
+	e2e.test) echo k8s.io/kubernetes/test/e2e ;;
 	esac
 }
 
@@ -90,8 +93,36 @@ version_of() {
 	esac
 }
 
+# The test images' tools from Debian packages (scripts/image/rootfs.sh): what upstream's agnhost Dockerfile adds to
+# its base (curl, netcat-openbsd, iproute2, bind tools, bash) and what the suite's probe scripts run (awk, hostname,
+# grep, sed). The links are the ones update-alternatives and dash's maintainer scripts would make.
+e2e_packages="bash dash coreutils hostname mawk grep sed findutils curl netcat-openbsd iproute2 bind9-dnsutils
+iputils-ping netbase"
+build_e2e_rootfs() {
+	local out=$1 tmp="$1.tmp.$$"
+	rm -rf "$tmp"
+	ROOTFS_PACKAGES="${e2e_packages//$'\n'/ }" "$root/scripts/image/rootfs.sh" "$tmp"
+	ln -sf dash "$tmp/usr/bin/sh"
+	ln -sf mawk "$tmp/usr/bin/awk"
+	ln -sf nc.openbsd "$tmp/usr/bin/nc"
+	rm -rf "$out"
+	mv "$tmp" "$out"
+}
+
 for name in "${targets[@]}"; do
 	out="$bin/$name"
+	if [[ "$name" == e2e-rootfs ]]; then
+		out="$IPVS_PROXY_CACHE/k8s/$version/rootfs/e2e"
+		if [ -d "$out" ]; then
+			echo "$name: already built ($out)"
+		else
+			mkdir -p "$(dirname "$out")"
+			start=$(date +%s)
+			build_e2e_rootfs "$out"
+			echo "$name: built in $(($(date +%s) - start))s, $(du -sm "$out" | cut -f1) MB: $out"
+		fi
+		continue
+	fi
 	label="$name $(version_of "$name")"
 	if [ -x "$out" ]; then
 		echo "$label: already built ($out)"
@@ -105,7 +136,9 @@ for name in "${targets[@]}"; do
 	trap 'rm -f "$tmp"' EXIT
 	dir=.
 	[[ "$name" == coredns ]] && dir=coredns # its own module: other client library versions
-	(cd "$dir" && go build -p "${K8S_BUILD_P:-2}" -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
+	build=(build)
+	[[ "$name" == *.test ]] && build=(test -c) # a test binary: go build would compile only the non-test files
+	(cd "$dir" && go "${build[@]}" -p "${K8S_BUILD_P:-2}" -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg")
 	mv -f "$tmp" "$out"
 	trap - EXIT
 	size=$(du -m "$out" | cut -f1)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,7 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("e2e.test (%v, exit: %v) left no report: %v; its log: %s", elapsed, runErr, err, log.Name())
 	}
+	results = results.selected(focus, skips)
 	table := results.markdown()
 	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(table), 0o644); err != nil {
 		t.Fatal(err)
@@ -109,7 +111,7 @@ func deployForConformance(t *testing.T, c *Cluster) {
 
 // e2eArgs is e2e.test's command line: the admin kubeconfig, no cloud provider, one node, the cluster's kubectl,
 // a JUnit report in out, every focus and skip pattern.
-func e2eArgs(c *Cluster, out string, focus, skips []string) []string {
+func e2eArgs(c *Cluster, out string, focus, skips []pattern) []string {
 	args := []string{
 		"--kubeconfig=" + c.AdminKubeconfig(),
 		"--provider=skeleton",
@@ -122,34 +124,52 @@ func e2eArgs(c *Cluster, out string, focus, skips []string) []string {
 		"--ginkgo.timeout=6h",
 	}
 	for _, f := range focus {
-		args = append(args, "--ginkgo.focus="+f)
+		args = append(args, "--ginkgo.focus="+f.re.String())
 	}
 	for _, s := range skips {
-		args = append(args, "--ginkgo.skip="+s)
+		args = append(args, "--ginkgo.skip="+s.re.String())
 	}
 	return args
 }
 
-// readPatterns reads a pattern file: one regexp a line; blank lines and text after " # " or a leading # are
-// comments (the skip file gives each pattern's reason there).
-func readPatterns(path string) ([]string, error) {
+// pattern is a line of a focus or skip file: a regexp, and why (the comment after it).
+type pattern struct {
+	re     *regexp.Regexp
+	reason string
+}
+
+// readPatterns reads a pattern file: one regexp a line, then optionally " # " and the reason; blank lines and
+// lines starting with # are comments.
+func readPatterns(path string) ([]pattern, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var patterns []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if i := strings.Index(line, " # "); i >= 0 {
-			line = line[:i]
-		}
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+	var patterns []pattern
+	for i, line := range strings.Split(string(data), "\n") {
+		expr, reason, _ := strings.Cut(line, " # ")
+		expr = strings.TrimSpace(expr)
+		if expr == "" || strings.HasPrefix(expr, "#") {
 			continue
 		}
-		patterns = append(patterns, line)
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		patterns = append(patterns, pattern{re: re, reason: strings.TrimSpace(reason)})
 	}
 	if len(patterns) == 0 {
 		return nil, fmt.Errorf("%s: no pattern", path)
 	}
 	return patterns, nil
+}
+
+// matching returns the first pattern that matches name.
+func matching(patterns []pattern, name string) (pattern, bool) {
+	for _, p := range patterns {
+		if p.re.MatchString(name) {
+			return p, true
+		}
+	}
+	return pattern{}, false
 }

@@ -75,6 +75,23 @@ func readJUnit(path string) (specResults, error) {
 	return results, nil
 }
 
+// selected keeps the specs a focus pattern selects (the report lists every spec of the suite), and gives
+// those a skip pattern left out the reason the skip file gives. A failure is kept wherever it is (a failed
+// BeforeSuite fails everything).
+func (rs specResults) selected(focus, skips []pattern) specResults {
+	var out specResults
+	for _, r := range rs {
+		if _, ok := matching(focus, r.Name); !ok && r.Status != "failed" {
+			continue
+		}
+		if p, ok := matching(skips, r.Name); ok {
+			r.Status, r.Message = "skipped", "skip.txt: "+p.reason
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 func (rs specResults) failed() specResults {
 	var out specResults
 	for _, r := range rs {

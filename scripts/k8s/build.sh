@@ -7,8 +7,9 @@
 # NAME is kube-apiserver, etcd, kube-proxy, kube-controller-manager, kube-scheduler, kubelet, kubectl, kubeadm,
 # agnhost, coredns or e2e.test (Kubernetes' end-to-end suite, `go test -c k8s.io/kubernetes/test/e2e`, for make
 # conformance: the largest of all, built only when asked), e2e-rootfs (the file system of that suite's test images:
-# Debian's shell, curl, nc, ip, dig... under agnhost and in jessie-dnsutils, as in the upstream images); cluster is what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller
-# manager, the scheduler, the kubelet, kubectl, agnhost and CoreDNS (built in its own wrapper module, coredns/).
+# Debian's shell, curl, nc, ip, dig... under agnhost and in jessie-dnsutils, as in the upstream images); cluster is
+# what the cluster harness (e2e/cluster) needs: the API server and etcd, the controller manager, the scheduler, the
+# kubelet, kubectl, agnhost, CoreDNS (built in its own wrapper module, coredns/) and e2e-rootfs.
 #
 # Output: $IPVS_PROXY_CACHE/k8s/<kubernetes version>/bin/<name> (scripts/lib/cache.sh: ~/.cache/ipvs-proxy). A binary that is
 # already there is not built again; delete it (or the version directory) to force a rebuild.

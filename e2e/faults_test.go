@@ -76,10 +76,12 @@ func TestKernelFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 5*time.Second, func() error {
-			if !strings.Contains(proxy.Logs()[mark:], "fault injection rate changed\t{\"rate\": "+rate+"}") {
-				return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
+			for _, e := range framework.Messages(proxy.Logs()[mark:], "fault injection rate changed") {
+				if e.Field("rate") == rate {
+					return nil
+				}
 			}
-			return nil
+			return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
 		})
 	}
 	const web = "10.96.0.10:80"
@@ -91,7 +93,7 @@ func TestKernelFaults(t *testing.T) {
 	logStart, syncStart := len(proxy.Logs()), len(proxy.Syncs())
 	framework.WriteManifest(t, dir, "many.yaml", faultServicesYAML())
 	changed := time.Now()
-	retries := regexp.MustCompile(`sync failed; retrying\t\{"after": "([^"]+)"\}`)
+	const retrying = "sync failed; retrying"
 	var unhealthy time.Time
 	framework.Eventually(t, 60*time.Second, func() error {
 		for _, s := range health.Samples() {
@@ -100,7 +102,7 @@ func TestKernelFaults(t *testing.T) {
 				break
 			}
 		}
-		n := len(retries.FindAllString(proxy.Logs()[logStart:], -1))
+		n := len(framework.Messages(proxy.Logs()[logStart:], retrying))
 		if unhealthy.IsZero() || n < 2 {
 			return fmt.Errorf("/healthz turned 503: %v; %d retries", !unhealthy.IsZero(), n)
 		}
@@ -141,11 +143,11 @@ func TestKernelFaults(t *testing.T) {
 	}
 
 	faultLog := proxy.Logs()[logStart:]
-	failures := regexp.MustCompile(`kernel operation failed\t\{"error": "([^"]*)"`).FindAllStringSubmatch(faultLog, -1)
+	failures := framework.Messages(faultLog, "kernel operation failed")
 	var injected []string
 	for _, f := range failures {
-		if strings.HasSuffix(f[1], ": injected fault") {
-			injected = append(injected, f[1])
+		if err := f.Field("err"); strings.HasSuffix(err, ": injected fault") {
+			injected = append(injected, err)
 		}
 	}
 	t.Logf("%d kernel operations logged as failed, %d of them injected, e.g.:\n  %s", len(failures), len(injected),
@@ -162,8 +164,8 @@ func TestKernelFaults(t *testing.T) {
 		t.Errorf("no injected failure was logged")
 	}
 	var backoff []string
-	for _, r := range retries.FindAllStringSubmatch(faultLog, -1) {
-		backoff = append(backoff, r[1])
+	for _, r := range framework.Messages(faultLog, retrying) {
+		backoff = append(backoff, r.Field("after"))
 	}
 	t.Logf("retries after %s", strings.Join(backoff, ", "))
 	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {

@@ -105,8 +105,8 @@ func TestOwnershipAndCleanup(t *testing.T) {
 	})
 
 	t.Run("cleanup", func(t *testing.T) {
-		out := framework.Run(t, bin, "cleanup", "-v")
-		t.Logf("ipvs-proxy cleanup -v:\n%s", strings.TrimRight(out, "\n"))
+		out := framework.Run(t, bin, "cleanup", "--verbose")
+		t.Logf("ipvs-proxy cleanup --verbose:\n%s", strings.TrimRight(out, "\n"))
 		vss := framework.IPVSServices(t)
 		if len(vss) != len(foreignVirtualServers) {
 			t.Errorf("after cleanup, ipvsadm -Ln shows:\n%s\nwant only the foreign virtual servers", ipvsadmText(t))

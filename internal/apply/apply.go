@@ -204,7 +204,7 @@ func ipvsCmd(k plan.Kind) kernel.IPVSCmd {
 func (a *Applier) sets(ops []plan.Op, done []bool, r *Result, fail func(int, error)) {
 	cmds := make([]kernel.SetOp, len(ops))
 	for i, o := range ops {
-		cmds[i] = kernel.SetOp{Add: o.Kind == plan.AddEntry, Set: o.Set, Entry: o.Entry}
+		cmds[i] = kernel.SetOp{Add: o.Kind == plan.AddEntry, Set: o.Set, Entry: o.Entry, Replace: o.Replace}
 	}
 	r.Messages += len(cmds)
 	for i, err := range a.k.IPSet.Exec(cmds) {

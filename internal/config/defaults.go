@@ -3,6 +3,8 @@ package config
 import (
 	"time"
 
+	logsapi "k8s.io/component-base/logs/api/v1"
+
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -14,6 +16,8 @@ const (
 	DefaultMasqueradeBit      = 14
 	DefaultSyncPeriod         = 30 * time.Second
 	DefaultConfigSyncPeriod   = 15 * time.Minute
+	// DefaultOOMScoreAdj is kube-proxy's (qos.KubeProxyOOMScoreAdj).
+	DefaultOOMScoreAdj = -999
 )
 
 // Default returns the configuration used when no file is given.
@@ -38,5 +42,9 @@ func Default() *Config {
 		Burst:            10,
 		ContentType:      "application/vnd.kubernetes.protobuf",
 		ConfigSyncPeriod: DefaultConfigSyncPeriod,
+		Process: Process{
+			Logging:     *logsapi.NewLoggingConfiguration(),
+			OOMScoreAdj: DefaultOOMScoreAdj,
+		},
 	}
 }

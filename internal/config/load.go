@@ -72,7 +72,9 @@ func Parse(data []byte) (*Config, *Report, error) {
 	switch kpc.Mode {
 	case "ipvs":
 	case "":
-		rep.Warnings = append(rep.Warnings, `mode is not set (kube-proxy would default to "iptables"); ipvs-proxy runs the ipvs mode`)
+		// kube-proxy would run its default, iptables: running ipvs instead
+		// would silently change the node's datapath
+		return nil, rep, errors.New(`mode: not set, so kube-proxy would run its default mode, "iptables"; ipvs-proxy implements only the ipvs mode: set mode: ipvs`)
 	default:
 		return nil, rep, fmt.Errorf("mode: %q is not supported: ipvs-proxy implements only the ipvs mode; set mode: ipvs", kpc.Mode)
 	}
@@ -93,7 +95,8 @@ func checkTypeMeta(raw map[string]any) error {
 
 // otherModeFields lists the fields present in the file that only the
 // iptables, nftables or Windows proxies use (iptables.masqueradeBit and
-// iptables.masqueradeAll are shared with the ipvs mode and not listed).
+// iptables.masqueradeAll are shared with the ipvs mode and not listed), and
+// the top-level fields kube-proxy itself no longer uses on Linux, when set.
 func otherModeFields(raw map[string]any) []string {
 	var out []string
 	for _, section := range []string{"iptables", "nftables", "winkernel"} {
@@ -105,8 +108,10 @@ func otherModeFields(raw map[string]any) []string {
 			out = append(out, section+"."+k)
 		}
 	}
-	for _, k := range []string{"portRange", "windowsRunAsService", "enableProfiling", "oomScoreAdj", "bindAddressHardFail", "showHiddenMetricsForVersion", "featureGates", "logging"} {
-		if _, ok := raw[k]; ok {
+	// unused by kube-proxy's Linux modes too, or meaningless here (no
+	// metric of ipvs-proxy is hidden)
+	for _, k := range []string{"portRange", "windowsRunAsService", "showHiddenMetricsForVersion"} {
+		if v, ok := raw[k]; ok && v != "" && v != false {
 			out = append(out, k)
 		}
 	}

@@ -22,6 +22,20 @@ type Index struct {
 	addrs   map[netip.Addr]int
 	members map[state.SetMember]int
 	setSpec map[string]state.SetSpec
+	// hcClaims are the Services wanting each healthCheckNodePort, sorted;
+	// the first one keeps it.
+	hcClaims map[uint16][]string
+	// conflictChanged holds Services whose conflicts with others may have
+	// changed because another Service was replaced (see TakeConflictChanges).
+	conflictChanged map[string]struct{}
+	// marks assigns the marks of in-cluster firewall-mark virtual servers.
+	marks *markTable
+	// markClaims are the Services wanting each member of a set with marks,
+	// by the member without its mark (which the kernel keys it by), sorted:
+	// the first one's mark is the member's.
+	markClaims map[state.SetMember][]markClaim
+	// winners holds members whose winning claim changed (see claimMark).
+	winners *Touched
 }
 
 type claim struct {
@@ -54,7 +68,9 @@ func touch(t *Touched, f *Fragment) {
 // of Services (see Base).
 func NewIndex(base *state.State) *Index {
 	x := &Index{base: base, frags: map[string]*Fragment{}, claims: map[state.VSKey][]claim{},
-		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{}}
+		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{},
+		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}, marks: newMarkTable(),
+		markClaims: map[state.SetMember][]markClaim{}, winners: NewTouched()}
 	for name, set := range base.Sets {
 		x.setSpec[name] = set.SetSpec
 	}
@@ -74,6 +90,7 @@ func (x *Index) Replace(service string, f *Fragment, t *Touched) {
 	if old != nil {
 		x.apply(service, old, -1)
 	}
+	x.resolveMarks(service, f, old)
 	if f != nil {
 		x.frags[service] = f
 		x.apply(service, f, +1)
@@ -82,11 +99,16 @@ func (x *Index) Replace(service string, f *Fragment, t *Touched) {
 	}
 	touch(t, old)
 	touch(t, f)
+	t.Merge(x.winners)
+	x.winners = NewTouched()
 }
 
 func (x *Index) apply(service string, f *Fragment, delta int) {
 	for _, s := range f.Services {
 		x.claim(service, s, delta)
+	}
+	if f.HealthCheckNodePort != 0 {
+		x.claimHealthCheck(service, f.HealthCheckNodePort, delta)
 	}
 	for _, a := range f.Addresses {
 		if x.addrs[a] += delta; x.addrs[a] <= 0 {
@@ -97,6 +119,10 @@ func (x *Index) apply(service string, f *Fragment, delta int) {
 		if _, known := x.setSpec[m.Set]; !known {
 			continue // a set of a family this node does not serve
 		}
+		if m.Entry.MarkMask != 0 {
+			x.claimMark(service, m, delta)
+			continue
+		}
 		if x.members[m] += delta; x.members[m] <= 0 {
 			delete(x.members, m)
 		}
@@ -105,6 +131,11 @@ func (x *Index) apply(service string, f *Fragment, delta int) {
 
 func (x *Index) claim(service string, s *state.Service, delta int) {
 	cs := x.claims[s.Key]
+	for _, c := range cs {
+		if c.service != service {
+			x.conflictChanged[c.service] = struct{}{}
+		}
+	}
 	i := slices.IndexFunc(cs, func(c claim) bool { return c.service == service })
 	switch {
 	case delta < 0 && i >= 0:
@@ -160,6 +191,9 @@ func (x *Index) Errors(service string) []error {
 			out = append(out, fmt.Errorf("Service %s: virtual server %s is also wanted by Service %s, which keeps it", service, s.Key, cs[0].service))
 		}
 	}
+	if err := x.healthCheckConflict(service, f); err != nil {
+		out = append(out, err)
+	}
 	return out
 }
 
@@ -173,6 +207,10 @@ func (x *Index) State() *state.State {
 		s.Addresses[a] = struct{}{}
 	}
 	for m := range x.members {
+		s.Sets[m.Set].Entries[m.Entry] = struct{}{}
+	}
+	for _, cs := range x.markClaims {
+		m := cs[0].m
 		s.Sets[m.Set].Entries[m.Entry] = struct{}{}
 	}
 	return s
@@ -204,7 +242,7 @@ func (x *Index) Partial(t *Touched) *state.State {
 			set = state.NewSet(spec)
 			s.Sets[m.Set] = set
 		}
-		if x.members[m] > 0 {
+		if x.members[m] > 0 || x.markWinner(m) {
 			set.Entries[m.Entry] = struct{}{}
 		}
 	}

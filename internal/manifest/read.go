@@ -2,9 +2,9 @@
 // files: the source of ipvs-proxy's standalone mode and of `ipvs-proxy plan`.
 //
 // Every *.yaml, *.yml and *.json file under the directory is read, with
-// multi-document YAML and `kind: List`. Services and EndpointSlices are kept;
-// v1 Endpoints are turned into EndpointSlices the way Kubernetes' mirroring
-// controller would; other kinds are ignored. A malformed document gives an
+// multi-document YAML and `kind: List`. Services, EndpointSlices and
+// ServiceCIDRs are kept; v1 Endpoints are turned into EndpointSlices the way
+// Kubernetes' mirroring controller would; other kinds are ignored. A malformed document gives an
 // error naming the file, the object and the field, and the rest is still read.
 package manifest
 
@@ -23,6 +23,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	k8sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -32,6 +33,8 @@ import (
 type Objects struct {
 	Services       []*v1.Service
 	EndpointSlices []*discovery.EndpointSlice
+	// ServiceCIDRs are the ranges ClusterIPs come from (cluster-scoped).
+	ServiceCIDRs []*networking.ServiceCIDR
 	// Errors are malformed files and objects; each names file, object and field.
 	Errors []error
 	// Warnings are things skipped on purpose (unknown fields, other kinds).
@@ -229,6 +232,11 @@ func (r *reader) object(where string, js []byte) {
 			es.Namespace = ns
 			r.out.EndpointSlices = append(r.out.EndpointSlices, es)
 		}
+	case h.Kind == "ServiceCIDR" && h.APIVersion == "networking.k8s.io/v1":
+		if sc, ok := decode[networking.ServiceCIDR](r, fmt.Sprintf("%s: ServiceCIDR %s", where, h.Metadata.Name), js); ok {
+			sc.Namespace = "" // cluster-scoped
+			r.out.ServiceCIDRs = append(r.out.ServiceCIDRs, sc)
+		}
 	case h.Kind == "Endpoints" && h.APIVersion == "v1":
 		if ep, ok := decode[v1.Endpoints](r, id, js); ok {
 			ep.Namespace = ns
@@ -237,17 +245,20 @@ func (r *reader) object(where string, js []byte) {
 	case isKnown(h.Kind):
 		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: apiVersion: %q is not supported for %s (want %s)", id, h.APIVersion, h.Kind, wantVersion(h.Kind)))
 	default:
-		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: ignored: ipvs-proxy reads only Services, EndpointSlices and Endpoints", id))
+		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: ignored: ipvs-proxy reads only Services, EndpointSlices, Endpoints and ServiceCIDRs", id))
 	}
 }
 
 func isKnown(kind string) bool {
-	return kind == "Service" || kind == "EndpointSlice" || kind == "Endpoints"
+	return kind == "Service" || kind == "EndpointSlice" || kind == "Endpoints" || kind == "ServiceCIDR"
 }
 
 func wantVersion(kind string) string {
-	if kind == "EndpointSlice" {
+	switch kind {
+	case "EndpointSlice":
 		return "discovery.k8s.io/v1"
+	case "ServiceCIDR":
+		return "networking.k8s.io/v1"
 	}
 	return "v1"
 }

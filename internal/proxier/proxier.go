@@ -49,6 +49,9 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
 	CPUs int
+	// KernelRelease is the running kernel's release (uname -r): it decides
+	// net/ipv4/vs/conn_reuse_mode (see desired.ConnReuseMode).
+	KernelRelease string
 	// OnSync, if set, is called after every sync with what it did (benchmarks, tests).
 	OnSync func(SyncStats)
 	// HealthChecks, if set, is called with every healthCheckNodePort (of
@@ -78,17 +81,18 @@ type Proxier struct {
 	errs     map[string][]error
 	// lastValid is each Service's last version that was not rejected.
 	lastValid map[string]*Service
-	// checks holds the health-check node ports by Service; checksDirty says they changed.
-	checks      map[string]checkEntry
-	checksDirty bool
-	needFull    bool
-	views       chan chan<- *View
-	origins     Origins
-}
+	// checks are the health-check node ports last handed to HealthChecks.
+	checks   map[uint16]desired.HealthCheck
+	needFull bool
+	// marksAdopted says the in-cluster marks were taken from the kernel.
+	marksAdopted bool
+	views        chan chan<- *View
+	origins      Origins
 
-type checkEntry struct {
-	port  uint16
-	local int
+	// noLocal: Services whose Local traffic policy has no local endpoints (policymetrics.go).
+	noLocal map[string]map[state.Family]desired.NoLocal
+	// configs carries SetConfig's configurations to the sync loop (reconfig.go).
+	configs chan *config.Config
 }
 
 // New returns a Proxier; it does no I/O until Run.
@@ -109,8 +113,8 @@ func New(cfg Config) *Proxier {
 		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
-		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, checks: map[string]checkEntry{}, needFull: true,
-		views: make(chan chan<- *View)}
+		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true,
+		views: make(chan chan<- *View), configs: make(chan *config.Config)}
 }
 
 // Source-facing methods.
@@ -135,6 +139,9 @@ func (p *Proxier) DeleteSlice(namespace, name string) {
 
 // SetNode records the node's name, labels, addresses and pod CIDRs.
 func (p *Proxier) SetNode(n NodeInfo) { p.store.SetNode(n); p.queued() }
+
+// SetServiceCIDRs records the cluster's service CIDRs; a change recomputes everything.
+func (p *Proxier) SetServiceCIDRs(cidrs []netip.Prefix) { p.store.SetServiceCIDRs(cidrs); p.queued() }
 
 // SetSynced tells the proxier the source has delivered its initial state.
 func (p *Proxier) SetSynced() { p.store.SetSynced() }
@@ -165,6 +172,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case <-p.store.notify:
 		case reply := <-p.views:
 			p.answerView(reply)
+		case cfg := <-p.configs:
+			p.takeConfig(cfg)
 		}
 	}
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
@@ -189,6 +198,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case reply := <-p.views:
 			p.answerView(reply)
 			continue
+		case cfg := <-p.configs:
+			p.takeConfig(cfg)
 		}
 		if min := p.cfg.Config.IPVS.MinSyncPeriod; min > 0 && time.Since(last) < min {
 			select {
@@ -222,13 +233,17 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 	}
 	seen := map[netip.Addr]bool{}
 	var all []netip.Addr
-	for _, a := range append(addrs, n.PrimaryAddresses...) {
+	// the Node's primary address of each family serves NodePorts even when
+	// the host's addresses cannot be listed
+	for _, a := range append(addrs, desired.PrimaryPerFamily(n.PrimaryAddresses)...) {
 		if !seen[a] {
 			seen[a] = true
 			all = append(all, a)
 		}
 	}
 	n.Addresses = all
+	n.PrimaryAddresses = p.cfg.Config.PrimaryAddresses(n.PrimaryAddresses) // bindAddress
 	n.CPUs = p.cfg.CPUs
+	n.KernelRelease = p.cfg.KernelRelease
 	return desired.NewInput(p.cfg.Config, n)
 }

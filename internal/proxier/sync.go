@@ -49,6 +49,7 @@ func (p *Proxier) sync() bool {
 	if !ch.first.IsZero() {
 		st.SinceChange = time.Since(ch.first)
 	}
+	p.publishFamilyMetrics()
 	p.finish(st, ch)
 	p.publishHealthChecks()
 	return st.Err == nil
@@ -76,39 +77,33 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
-		p.noteHealthCheck(key, f)
+		p.noteNoLocal(key, f)
+	}
+	// Services that shared a virtual server or health check port with a
+	// changed one may have won or lost it: their errors are told again (a
+	// Service whose errors did not change is not reported twice).
+	for _, key := range p.index.TakeConflictChanges() {
+		p.reportErrors(key)
 	}
 	p.origins.update(p.index, t.Services)
 	return t, len(keys)
 }
 
-// noteHealthCheck tracks a Service's health-check node port.
-func (p *Proxier) noteHealthCheck(key string, f *desired.Fragment) {
-	var e checkEntry
-	if f != nil && f.HealthCheckNodePort != 0 {
-		e = checkEntry{port: f.HealthCheckNodePort, local: f.LocalEndpoints}
-	}
-	if p.checks[key] == e {
-		return
-	}
-	if e.port == 0 {
-		delete(p.checks, key)
-	} else {
-		p.checks[key] = e
-	}
-	p.checksDirty = true
-}
-
-// publishHealthChecks hands the health-check node ports to the servers.
+// publishHealthChecks hands the health-check node ports, each with the
+// Service that keeps it, to the servers when they changed.
 func (p *Proxier) publishHealthChecks() {
-	if !p.checksDirty || p.cfg.HealthChecks == nil {
+	if p.cfg.HealthChecks == nil || p.index == nil {
 		return
 	}
-	p.checksDirty = false
-	out := make(map[uint16]HealthCheck, len(p.checks))
-	for key, e := range p.checks {
-		ns, name, _ := strings.Cut(key, "/")
-		out[e.port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: e.local}
+	now := p.index.HealthChecks()
+	if maps.Equal(now, p.checks) {
+		return
+	}
+	p.checks = now
+	out := make(map[uint16]HealthCheck, len(now))
+	for port, c := range now {
+		ns, name, _ := strings.Cut(c.Service, "/")
+		out[port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: c.LocalEndpoints}
 	}
 	p.cfg.HealthChecks(out)
 }
@@ -136,7 +131,9 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	in := p.nodeInput(ch.node)
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
+		old := p.index
 		p.index = desired.NewIndex(desired.Base(in))
+		p.index.InheritMarks(old) // a rebuilt index keeps every in-cluster mark
 		p.origins.reset()
 		_, st.Services = p.recompute(ch, true)
 	} else {
@@ -150,6 +147,15 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	}
 	if err != nil {
 		p.log.Warn("partial kernel read; continuing", zap.Error(err))
+	}
+	if !p.marksAdopted {
+		// The first read of the kernel since the start: the in-cluster
+		// virtual servers keep the marks they have there.
+		p.marksAdopted = true
+		if t := p.index.AdoptMarks(observed); !t.Empty() {
+			p.origins.update(p.index, t.Services)
+			want = p.index.State()
+		}
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
@@ -305,7 +311,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if m != nil {
 		m.Syncs.WithLabelValues(st.Type, result).Inc()
 		secs := st.Duration.Seconds()
-		m.SyncDuration.WithLabelValues().Observe(secs)
+		m.SyncDuration.Observe(secs)
 		switch st.Type {
 		case "full":
 			m.FullSyncDuration.Observe(secs)
@@ -371,5 +377,6 @@ func sameInput(a, b *desired.Input) bool {
 	}
 	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
 		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
-		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs
+		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && slices.Equal(a.Node.ServiceCIDRs, b.Node.ServiceCIDRs) && a.Node.CPUs == b.Node.CPUs &&
+		a.Node.KernelRelease == b.Node.KernelRelease
 }

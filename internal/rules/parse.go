@@ -11,14 +11,15 @@ var owned = []struct{ table, chain string }{
 	{TableNAT, ChainServices}, {TableNAT, ChainPostrouting}, {TableNAT, ChainNodePort},
 	{TableNAT, ChainLoadBalancer}, {TableNAT, ChainMarkMasq},
 	{TableFilter, ChainForward}, {TableFilter, ChainNodePort}, {TableFilter, ChainFirewall},
-	{TableFilter, ChainSourceRanges}, {TableFilter, ChainIPVSFilter},
+	{TableFilter, ChainSourceRanges}, {TableFilter, ChainIPVSFilter}, {TableFilter, ChainClusterIPsCheck},
+	{TableMangle, ChainOutFilter}, {TableMangle, ChainMarkInCluster},
 }
 
 // Tables lists the tables ipvs-proxy writes, in the order it writes them.
-var Tables = []string{TableNAT, TableFilter}
+var Tables = []string{TableNAT, TableFilter, TableMangle}
 
 func isOwned(table, chain string) bool {
-	for _, o := range owned {
+	for _, o := range append(owned, legacyChains...) {
 		if o.table == table && o.chain == chain {
 			return true
 		}
@@ -53,7 +54,7 @@ func Parse(save string) state.RuleSet {
 		}
 	}
 	var rs state.RuleSet
-	for _, o := range owned {
+	for _, o := range append(owned, legacyChains...) {
 		k := [2]string{o.table, o.chain}
 		if declared[k] {
 			rs.Chains = append(rs.Chains, state.Chain{Table: o.table, Name: o.chain, Rules: rules[k]})

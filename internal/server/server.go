@@ -52,7 +52,7 @@ func HealthHandler(t *health.Tracker, now func() time.Time) http.Handler {
 // MetricsMux serves /metrics, /proxyMode and any extra handlers (e.g. /status).
 func MetricsMux(m *metrics.Metrics, extra map[string]http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/proxyMode", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprint(w, "ipvs")

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,7 +15,8 @@ import (
 // ServiceHealth describes one Service's health-check node port.
 type ServiceHealth struct {
 	Namespace, Name string
-	// LocalEndpoints is the number of this node's ready endpoints.
+	// LocalEndpoints is the number of this node's ready endpoints (distinct
+	// addresses; serving but terminating ones do not count).
 	LocalEndpoints int
 }
 
@@ -75,22 +75,12 @@ func (m *ServiceHealthServers) start(port uint16, info ServiceHealth) (*serviceH
 		return nil, err
 	}
 	s := &serviceHealthServer{info: info}
-	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	current := func() ServiceHealth {
 		s.mu.Lock()
-		info := s.info
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		healthy := m.proxyOK == nil || m.proxyOK()
-		if info.LocalEndpoints == 0 || !healthy {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		fmt.Fprintf(w, "%s\n", mustJSON(map[string]any{
-			"service":             map[string]string{"namespace": info.Namespace, "name": info.Name},
-			"localEndpoints":      info.LocalEndpoints,
-			"serviceProxyHealthy": healthy,
-		}))
-	}), ReadHeaderTimeout: 5 * time.Second}
+		defer s.mu.Unlock()
+		return s.info
+	}
+	s.srv = &http.Server{Handler: serviceHealthHandler(current, m.proxyOK), ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = func() {
 		cancel()
@@ -102,10 +92,36 @@ func (m *ServiceHealthServers) start(port uint16, info ServiceHealth) (*serviceH
 	return s, nil
 }
 
+// serviceHealthHandler answers a health check as kube-proxy does: 200 when
+// the node has ready local endpoints and the proxy is healthy, 503 otherwise;
+// the count in X-Load-Balancing-Endpoint-Weight (load balancers that weigh
+// nodes read it) and in kube-proxy's JSON body, laid out as kube-proxy lays
+// it out (tab-indented, no trailing newline), since monitoring compares it.
+// proxyOK may be nil: healthy.
+func serviceHealthHandler(info func() ServiceHealth, proxyOK func() bool) http.Handler {
+	type service struct {
+		Namespace string `json:"namespace"`
+		Name      string `json:"name"`
+	}
+	type answer struct {
+		Service             service `json:"service"`
+		LocalEndpoints      int     `json:"localEndpoints"`
+		ServiceProxyHealthy bool    `json:"serviceProxyHealthy"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := info()
+		healthy := proxyOK == nil || proxyOK()
+		body, _ := json.MarshalIndent(answer{Service: service{Namespace: info.Namespace, Name: info.Name},
+			LocalEndpoints: info.LocalEndpoints, ServiceProxyHealthy: healthy}, "", "\t")
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Load-Balancing-Endpoint-Weight", strconv.Itoa(info.LocalEndpoints))
+		if info.LocalEndpoints == 0 || !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write(body)
+	})
+}
+
 // Close stops every server.
 func (m *ServiceHealthServers) Close() { m.Sync(nil) }
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}

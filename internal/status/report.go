@@ -25,9 +25,12 @@ type Report struct {
 
 // VirtualServer is one IPVS service, annotated with the Service port it serves.
 type VirtualServer struct {
-	Protocol  string `json:"protocol"`
-	Address   string `json:"address"`
-	Port      uint16 `json:"port"`
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
+	Port     uint16 `json:"port"`
+	// FWMark is the mark of a firewall-mark virtual server (Protocol "FWM";
+	// Address is then its family's unspecified address).
+	FWMark    uint32 `json:"fwmark,omitempty"`
 	Service   string `json:"service"`
 	PortName  string `json:"portName"`
 	Type      string `json:"type"`
@@ -108,9 +111,12 @@ func Build(node string, v *proxier.View, kernel map[state.VSKey]*state.Service, 
 		want := v.Services[k]
 		have := kernel[k]
 		vs := VirtualServer{
-			Protocol: strings.ToUpper(k.Proto.String()), Address: k.Addr.String(), Port: k.Port,
+			Protocol: strings.ToUpper(k.Proto.String()), Address: k.Addr.String(), Port: k.Port, FWMark: k.FWMark,
 			Service: want.Origin.Service, PortName: want.Origin.Port, Type: string(want.Origin.Kind),
 			Scheduler: want.Scheduler, Flags: FlagNames(want.VirtualServer), InKernel: have != nil,
+		}
+		if k.FWMark != 0 {
+			vs.Protocol = "FWM"
 		}
 		if have != nil {
 			vs.Scheduler, vs.Flags = have.Scheduler, FlagNames(have.VirtualServer)
@@ -142,7 +148,7 @@ func Build(node string, v *proxier.View, kernel map[state.VSKey]*state.Service, 
 }
 
 // kindRank orders a Service port's virtual servers in a report.
-var kindRank = map[state.Kind]int{state.KindClusterIP: 0, state.KindExternalIP: 1, state.KindLoadBalancer: 2, state.KindNodePort: 3}
+var kindRank = map[state.Kind]int{state.KindClusterIP: 0, state.KindExternalIP: 1, state.KindLoadBalancer: 2, state.KindNodePort: 3, state.KindInCluster: 4}
 
 func realServers(want, have *state.Service) []RealServer {
 	var out []RealServer

@@ -32,6 +32,12 @@ func WriteTable(w io.Writer, r *Report, now time.Time) error {
 			sched += fmt.Sprintf(" persistent %d", p.TimeoutSeconds)
 		}
 		target := vs.Protocol + " " + hostPort(vs.Address, vs.Port)
+		if vs.FWMark != 0 {
+			target = fmt.Sprintf("FWM %d", vs.FWMark)
+			if strings.Contains(vs.Address, ":") {
+				target += " IPv6"
+			}
+		}
 		if !vs.InKernel {
 			target += " [not in kernel]"
 		}

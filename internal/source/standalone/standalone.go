@@ -13,6 +13,7 @@ import (
 	"context"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,7 @@ import (
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/manifest"
@@ -53,13 +55,15 @@ type Source struct {
 	// of the files in order would leave them)
 	svcFiles, sliceFiles map[string][]string
 	// what the sink has been told
-	services map[string]*v1.Service
-	slices   map[string]*discovery.EndpointSlice
+	services     map[string]*v1.Service
+	slices       map[string]*discovery.EndpointSlice
+	serviceCIDRs []netip.Prefix
 }
 
 type fileObjects struct {
-	services []*v1.Service
-	slices   []*discovery.EndpointSlice
+	services     []*v1.Service
+	slices       []*discovery.EndpointSlice
+	serviceCIDRs []*networking.ServiceCIDR
 }
 
 // service returns the file's first Service named key.
@@ -182,7 +186,7 @@ func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
 		for _, w := range r.objs.Warnings {
 			s.cfg.Log.Info("manifest", zap.String("note", w))
 		}
-		fo := fileObjects{services: r.objs.Services, slices: r.objs.EndpointSlices}
+		fo := fileObjects{services: r.objs.Services, slices: r.objs.EndpointSlices, serviceCIDRs: r.objs.ServiceCIDRs}
 		if len(r.objs.Errors) > 0 {
 			for _, e := range r.objs.Errors {
 				s.cfg.Log.Warn("invalid manifest; keeping the file's last good objects", zap.Error(e))
@@ -237,8 +241,26 @@ func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
 		ns, name, _ := strings.Cut(key, "/")
 		sink.DeleteSlice(ns, name)
 	}
+	s.tellServiceCIDRs(sink)
 	s.cfg.Log.Info("manifests loaded", zap.String("dir", s.cfg.Dir), zap.Int("services", len(s.services)),
 		zap.Int("endpointSlices", len(s.slices)), zap.Int("filesRead", len(changed)), zap.Int("filesRemoved", len(removed)))
+}
+
+// tellServiceCIDRs gives the sink the CIDRs of every file's ServiceCIDRs
+// when they changed.
+func (s *Source) tellServiceCIDRs(sink source.Sink) {
+	var objs []*networking.ServiceCIDR
+	for _, p := range slices.Sorted(maps.Keys(s.files)) {
+		objs = append(objs, s.files[p].serviceCIDRs...)
+	}
+	cidrs, errs := desired.ServiceCIDRs(objs)
+	for _, e := range errs {
+		s.cfg.Log.Warn("invalid manifest", zap.Error(e))
+	}
+	if !slices.Equal(cidrs, s.serviceCIDRs) {
+		s.serviceCIDRs = cidrs
+		sink.SetServiceCIDRs(cidrs)
+	}
 }
 
 // track updates the file lists of fo's objects with update(list, p) (with
@@ -328,6 +350,14 @@ func mergeKeepingOld(old, cur fileObjects) fileObjects {
 	for _, e := range old.slices {
 		if !have["es "+e.Namespace+"/"+e.Name] {
 			cur.slices = append(cur.slices, e)
+		}
+	}
+	for _, c := range cur.serviceCIDRs {
+		have["cidr "+c.Name] = true
+	}
+	for _, c := range old.serviceCIDRs {
+		if !have["cidr "+c.Name] {
+			cur.serviceCIDRs = append(cur.serviceCIDRs, c)
 		}
 	}
 	return cur

@@ -3,6 +3,7 @@ package standalone
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,7 @@ func (r *recorder) DeleteService(_, name string)            { r.add("-svc " + na
 func (r *recorder) UpsertSlice(es *discovery.EndpointSlice) { r.add("es " + es.Name) }
 func (r *recorder) DeleteSlice(_, name string)              { r.add("-es " + name) }
 func (r *recorder) SetNode(desired.Node)                    {}
+func (r *recorder) SetServiceCIDRs(c []netip.Prefix)        { r.add(fmt.Sprintf("cidrs %v", c)) }
 func (r *recorder) SetSynced() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

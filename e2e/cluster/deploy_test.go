@@ -48,7 +48,7 @@ func TestDeploy(t *testing.T) {
 		for _, w := range []struct {
 			ns, sel string
 			n       int
-		}{{"kube-system", "k8s-app=ipvs-proxy", 1}, {"kube-system", "k8s-app=kube-dns", 2}, {"default", "app=web", 2}, {"default", "app=client", 1}} {
+		}{{"kube-system", "app.kubernetes.io/name=ipvs-proxy", 1}, {"kube-system", "k8s-app=kube-dns", 2}, {"default", "app=web", 2}, {"default", "app=client", 1}} {
 			if _, err := c.WaitPodsReady(waitCtx, w.ns, w.sel, w.n); err != nil {
 				t.Fatal(err)
 			}

@@ -35,6 +35,11 @@ func onNode(node string, ips ...string) []endpoint {
 // with ports given as "name=port/PROTO" (e.g. "http=8080/TCP") and the
 // endpoints, all ready.
 func sliceYAML(svc, name string, ports []string, eps []endpoint) string {
+	return sliceYAMLOf(svc, name, "IPv4", ports, eps)
+}
+
+// sliceYAMLOf is sliceYAML for an address type, IPv4 or IPv6.
+func sliceYAMLOf(svc, name, addressType string, ports []string, eps []endpoint) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -42,9 +47,9 @@ metadata:
   name: %s
   namespace: default
   labels: {kubernetes.io/service-name: %s}
-addressType: IPv4
+addressType: %s
 ports:
-`, name, svc)
+`, name, svc, addressType)
 	for _, p := range ports {
 		pname, rest, _ := strings.Cut(p, "=")
 		port, proto, _ := strings.Cut(rest, "/")
@@ -56,7 +61,7 @@ ports:
 	}
 	b.WriteString("endpoints:\n")
 	for _, e := range eps {
-		fmt.Fprintf(&b, "- addresses: [%s]\n  conditions: {ready: true}\n  nodeName: %s\n", e.ip, e.node)
+		fmt.Fprintf(&b, "- addresses: [%q]\n  conditions: {ready: true}\n  nodeName: %s\n", e.ip, e.node)
 	}
 	return b.String()
 }

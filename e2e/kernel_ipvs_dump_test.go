@@ -53,16 +53,22 @@ func dumpTable(services, dests int) map[state.VSKey]*state.Service {
 // TestKernelIPVSDumpProc checks that Dump, which takes real servers from
 // /proc/net/ip_vs, reads exactly what was written and what per-service
 // netlink dumps read: IPv4 and IPv6, every protocol, forwarding methods,
-// weights, persistence; a firewall-mark service and another program's
-// services are read or skipped as before.
+// weights, persistence; a firewall-mark service is read too (its real
+// servers by a destination dump: the listing does not give its family), and
+// another program's services are read or skipped as before.
 func TestKernelIPVSDumpProc(t *testing.T) {
 	framework.ResetKernel(t)
 	v := openIPVS(t, ipvs.Config{})
 	want := dumpTable(300, 6)
 	requireNoErrors(t, "add", nil, v.Exec(addOps(want)))
-	// A firewall-mark service with a real server: in the listing, not in Dump.
+	// A firewall-mark service with a real server, made by ipvsadm.
 	framework.IPVSADM(t, "-A", "-f", "7", "-s", "rr")
-	framework.IPVSADM(t, "-a", "-f", "7", "-r", "10.250.1.1", "-m")
+	framework.IPVSADM(t, "-a", "-f", "7", "-r", "10.250.1.1:0", "-m")
+	fwm := &state.Service{VirtualServer: state.VirtualServer{Key: state.FWMarkKey(7, state.IPv4), Scheduler: "rr", PersistenceBits: 32},
+		RealServers: map[state.RSKey]state.RealServer{}}
+	rs := state.RealServer{Key: state.RSKey{Addr: netip.MustParseAddr("10.250.1.1")}, Weight: 1}
+	fwm.RealServers[rs.Key] = rs
+	want[fwm.Key] = fwm
 
 	start := time.Now()
 	got, err := v.Dump()

@@ -133,6 +133,10 @@ func TestDaemonSetWiring(t *testing.T) {
 		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/livez" {
 			t.Errorf("%s: liveness must probe /livez", v.dir)
 		}
+		// a slow start (a starved node) must not be taken for a stuck daemon
+		if c.StartupProbe == nil || c.StartupProbe.HTTPGet.Path != "/livez" || c.LivenessProbe.InitialDelaySeconds != 0 {
+			t.Errorf("%s: a startup probe on /livez must hold the liveness probe back until the daemon serves", v.dir)
+		}
 		for _, want := range []string{"config", "lib-modules", "xtables-lock"} {
 			if !slices.ContainsFunc(c.VolumeMounts, func(m v1.VolumeMount) bool { return m.Name == want }) {
 				t.Errorf("%s: volume %s not mounted", v.dir, want)

@@ -2,6 +2,7 @@ package manifests_test
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -51,6 +52,9 @@ func TestClusterRoleGrantsExactlyWhatIsUsed(t *testing.T) {
 	}
 
 	client := fake.NewSimpleClientset(&v1.Service{})
+	// the API server has ServiceCIDRs (networking.k8s.io/v1), so they are watched
+	client.Resources = []*metav1.APIResourceList{{GroupVersion: "networking.k8s.io/v1",
+		APIResources: []metav1.APIResource{{Name: "servicecidrs", Kind: "ServiceCIDR"}}}}
 	src := kube.NewWithClient(kube.Config{NodeName: "node-1", NodeWait: 10 * time.Millisecond}, client)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -78,6 +82,9 @@ func TestClusterRoleGrantsExactlyWhatIsUsed(t *testing.T) {
 	for _, a := range client.Actions() {
 		if a.GetVerb() == "create" && a.GetResource().Resource == "services" {
 			continue // the test's own request
+		}
+		if a.GetResource().Resource == "resource" {
+			continue // discovery, which every client may read (system:discovery)
 		}
 		used[a.GetResource().Group+"/"+a.GetResource().Resource+":"+a.GetVerb()] = true
 	}
@@ -114,4 +121,5 @@ func (*nullSink) DeleteService(string, string)         {}
 func (*nullSink) UpsertSlice(*discovery.EndpointSlice) {}
 func (*nullSink) DeleteSlice(string, string)           {}
 func (*nullSink) SetNode(desired.Node)                 {}
+func (*nullSink) SetServiceCIDRs([]netip.Prefix)       {}
 func (s *nullSink) SetSynced()                         { close(s.synced) }

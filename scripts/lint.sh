@@ -13,12 +13,19 @@ fi
 go vet ./...
 go vet -tags privileged ./...
 
-# golangci-lint, pinned, built once into _output/tools
-golangci=_output/tools/golangci-lint
+# golangci-lint, pinned, built once into the machine's cache (scripts/lib/cache.sh): a cold build takes minutes
+# and CI on the same machine would otherwise pay it every run.
+# shellcheck source=lib/cache.sh
+source scripts/lib/cache.sh
 golangci_version=v2.15.0
-if ! [[ -x $golangci ]] || ! "$golangci" version 2>/dev/null | grep -q "${golangci_version#v}"; then
+golangci="$IPVS_PROXY_CACHE/tools/golangci-lint-$golangci_version/golangci-lint"
+if ! [[ -x $golangci ]]; then
 	echo "lint: building golangci-lint $golangci_version"
-	GOBIN="$PWD/_output/tools" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
+	mkdir -p "$(dirname "$golangci")"
+	GOBIN="$(dirname "$golangci")/tmp.$$" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
+	mv -f "$(dirname "$golangci")/tmp.$$/golangci-lint" "$golangci"
+	rmdir "$(dirname "$golangci")/tmp.$$"
 fi
-"$golangci" run --build-tags privileged ./...
+# Several checkouts (worktrees) may lint at once on one machine: the lock golangci-lint takes would fail them.
+"$golangci" run --allow-parallel-runners --build-tags privileged ./...
 echo "lint: ok"

@@ -5,8 +5,11 @@
 #      pipelined netlink) as root, each in a fresh network namespace;
 #   3. tests against a real kube-apiserver and etcd, built from the Go module
 #      proxy by scripts/k8s/build.sh (about 7 minutes cold, cached after);
-#   4. a short run of every fuzz target.
-# Environment: UNIT_SKIP_K8S=1 skips building the API server (its tests then skip).
+#   4. the packaging checked with the operator's tools (helm lint and template, kubectl apply --dry-run=server
+#      of the chart and of every kustomization against that API server, promtool check/test rules), built by
+#      scripts/tools/build.sh (helm about 3 minutes cold, cached after);
+#   5. a short run of every fuzz target.
+# Environment: UNIT_SKIP_K8S=1 skips building the API server and the tools (their tests then skip).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -19,7 +22,9 @@ scripts/vm/deps.sh
 if [[ "${UNIT_SKIP_K8S:-}" != 1 ]]; then
 	step "kube-apiserver and etcd"
 	scripts/k8s/build.sh
-	export IPVS_PROXY_REQUIRE_K8S=1
+	step "helm, kubectl and promtool"
+	scripts/tools/build.sh
+	export IPVS_PROXY_REQUIRE_K8S=1 IPVS_PROXY_REQUIRE_TOOLS=1
 fi
 
 step "go test -race ./..."

@@ -125,8 +125,12 @@ func (g *guest) apiDaemon(ctx context.Context, c *kubernetes.Clientset, n int, d
 		}
 		p, err = startProcess(ns, logPath, nil, g.kubeProxyBin, "--config", cfg, "--v", "2")
 	} else {
-		p, err = startProcess(ns, logPath, proxyEnv, g.proxyBin, "run", "--kubeconfig", g.kubeconfig, "--hostname-override", workload.NodeName,
-			"--config", g.configPath, "--log-format", "json", "--ipvs-sync-period", "60s")
+		// with --config the file is what counts, as for kube-proxy
+		cfg := filepath.Join(g.work, "ipvs-proxy-api.yaml")
+		if err := writeFile(cfg, fmt.Sprintf(kubeProxyConfig, workload.NodeName, g.kubeconfig)+"ipvs:\n  syncPeriod: 60s\n"); err != nil {
+			return r, err
+		}
+		p, err = startProcess(ns, logPath, proxyEnv, g.proxyBin, "run", "--config", cfg, "--logging-format", "json")
 	}
 	if err != nil {
 		return r, err

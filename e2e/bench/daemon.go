@@ -87,13 +87,11 @@ type syncLine struct {
 	SinceChange time.Duration
 }
 
-// zap's ISO8601TimeEncoder layout.
-const zapTime = "2006-01-02T15:04:05.000Z0700"
-
 func parseSyncLine(b []byte) (syncLine, bool) {
 	var raw struct {
-		TS, Msg, Type, Took, SinceChange string
-		Services, Ops, Failed, Messages  int
+		TS                              float64 // kube-proxy's JSON format: Unix milliseconds
+		Msg, Type, Took, SinceChange    string
+		Services, Ops, Failed, Messages int
 	}
 	if !bytes.Contains(b, []byte(`"type"`)) || json.Unmarshal(b, &raw) != nil {
 		return syncLine{}, false
@@ -102,10 +100,10 @@ func parseSyncLine(b []byte) (syncLine, bool) {
 		return syncLine{}, false
 	}
 	s := syncLine{Msg: raw.Msg, Type: raw.Type, Services: raw.Services, Ops: raw.Ops, Failed: raw.Failed, Messages: raw.Messages}
-	var err error
-	if s.TS, err = time.Parse(zapTime, raw.TS); err != nil {
+	if raw.TS <= 0 {
 		return syncLine{}, false
 	}
+	s.TS = time.UnixMicro(int64(raw.TS * 1000))
 	s.Took, _ = time.ParseDuration(raw.Took)
 	s.SinceChange, _ = time.ParseDuration(raw.SinceChange)
 	return s, true

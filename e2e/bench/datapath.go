@@ -62,7 +62,7 @@ func (g *guest) runDatapath() (*DatapathResult, error) {
 		return nil, err
 	}
 	p, err := startProcess("", filepath.Join(g.logs, "ipvs-proxy-datapath.log"), nil, g.proxyBin, "run", "--manifests", dir,
-		"--node-name", workload.NodeName, "--config", g.configPath, "--log-format", "json")
+		"--node-name", workload.NodeName, "--config", g.configPath, "--logging-format", "json")
 	if err != nil {
 		return nil, err
 	}

@@ -175,7 +175,7 @@ func (g *guest) coldStart(w *manifests, ns string, every time.Duration, logName 
 		return nil, cs, err
 	}
 	p, err := startProcess(ns, filepath.Join(g.logs, logName), env, g.proxyBin, "run", "--manifests", w.Dir,
-		"--node-name", workload.NodeName, "--config", g.configPath, "--log-format", "json",
+		"--node-name", workload.NodeName, "--config", g.configPath, "--logging-format", "json",
 		"--ipvs-sync-period", every.String())
 	if err != nil {
 		return nil, cs, err

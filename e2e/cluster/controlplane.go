@@ -53,7 +53,6 @@ func startControlPlane(ctx context.Context, c *Cluster) (*controlPlane, error) {
 		AuthorizationModes: "Node,RBAC",
 		ExtraArgs: []string{
 			"--enable-admission-plugins=NodeRestriction",
-			"--allow-privileged=true", // the DaemonSet is privileged, like kube-proxy's
 			// The node's name does not resolve here: reach kubelets (exec, logs) at their InternalIP.
 			"--kubelet-preferred-address-types=InternalIP",
 		},

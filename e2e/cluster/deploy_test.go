@@ -48,7 +48,7 @@ func TestDeploy(t *testing.T) {
 		for _, w := range []struct {
 			ns, sel string
 			n       int
-		}{{"kube-system", "k8s-app=ipvs-proxy", 1}, {"kube-system", "k8s-app=kube-dns", 2}, {"default", "app=web", 2}, {"default", "app=client", 1}} {
+		}{{"kube-system", "app.kubernetes.io/name=ipvs-proxy", 1}, {"kube-system", "k8s-app=kube-dns", 2}, {"default", "app=web", 2}, {"default", "app=client", 1}} {
 			if _, err := c.WaitPodsReady(waitCtx, w.ns, w.sel, w.n); err != nil {
 				t.Fatal(err)
 			}
@@ -65,6 +65,23 @@ func TestDeploy(t *testing.T) {
 		for _, want := range []string{"default/web", "NodePort", "rr"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("ipvs-proxy status does not show %q", want)
+			}
+		}
+		// the image's ipvsadm, in the pod's (the host's) network namespace: the ClusterIP and the NodePort on
+		// the node's address, each with both web pods behind it
+		svc, err := c.Client.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		web, err := c.WaitPodsReady(ctx, "default", "app=web", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = user.run(t, 2*time.Minute, readmePodIPVS)
+		for _, want := range []string{"TCP  " + svc.Spec.ClusterIP + ":80 rr", "TCP  " + node.IP + ":30080 rr",
+			"-> " + web[0].Status.PodIP + ":8080", "-> " + web[1].Status.PodIP + ":8080"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("ipvsadm -Ln in the pod does not show %q", want)
 			}
 		}
 	})

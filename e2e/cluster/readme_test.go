@@ -22,6 +22,7 @@ const (
 	readmeRestart   = `kubectl -n kube-system rollout restart daemonset ipvs-proxy`
 	readmeStatus    = `kubectl -n kube-system exec ds/ipvs-proxy -- ipvs-proxy status`
 	readmeIPVSAdm   = `ipvsadm -Ln`
+	readmePodIPVS   = `kubectl -n kube-system exec ds/ipvs-proxy -- ipvsadm -Ln`
 )
 
 // manifestsEnv names another manifests directory to deploy instead of the checkout's (to show that a broken

@@ -30,6 +30,7 @@ const backendReadyTimeout = 15 * time.Second
 // Backend is a namespace (a "pod") running the test servers under its name.
 type Backend struct {
 	*Namespace
+	sctp    bool
 	cmd     *exec.Cmd
 	logPath string
 }
@@ -40,12 +41,27 @@ type Backend struct {
 // servers are killed and the namespace deleted when the test ends.
 func NewBackend(t testing.TB, name, ip string) *Backend {
 	t.Helper()
-	ns, err := newNamespace(name, ip)
+	return NewBackendWith(t, name, ip, BackendOptions{})
+}
+
+// BackendOptions add to a backend's servers.
+type BackendOptions struct {
+	// IP6 gives the backend an IPv6 address too (as NewDualStackClientNS),
+	// and its servers listen on it as well.
+	IP6 string
+	// SCTP adds the SCTP echo on PortSCTP.
+	SCTP bool
+}
+
+// NewBackendWith is NewBackend with options.
+func NewBackendWith(t testing.TB, name, ip string, opts BackendOptions) *Backend {
+	t.Helper()
+	ns, err := newNamespace(name, ip, opts.IP6)
 	t.Cleanup(func() { deleteNamespace(name) })
 	if err != nil {
 		t.Fatalf("create backend %s (%s): %v", name, ip, err)
 	}
-	b := &Backend{Namespace: ns, logPath: filepath.Join(artifactDir(t), "backend-"+name+".log")}
+	b := &Backend{Namespace: ns, sctp: opts.SCTP, logPath: filepath.Join(artifactDir(t), "backend-"+name+".log")}
 	if err := b.start(); err != nil {
 		t.Fatalf("start backend %s (%s): %v", name, ip, err)
 	}
@@ -98,7 +114,8 @@ func (b *Backend) start() error {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(IPBin, "netns", "exec", b.Name, self)
-	cmd.Env = append(os.Environ(), envRole+"="+roleBackend, envRoleName+"="+b.Name)
+	cmd.Env = append(os.Environ(), envRole+"="+roleBackend, envRoleName+"="+b.Name,
+		fmt.Sprintf("%s=%t", envRoleIPv6, b.IP6 != ""), fmt.Sprintf("%s=%t", envRoleSCTP, b.sctp))
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runBackendRole is the body of a re-executed test binary inside a backend's
@@ -23,34 +25,45 @@ func runBackendRole(name string) int {
 	}
 	answer := []byte(name + "\n")
 
-	var listeners []net.Listener
-	for _, port := range []int{PortHTTP, PortHTTPAlt, PortTCPLine, PortTCPDNS} {
-		l, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
+	families := []string{"4"}
+	if os.Getenv(envRoleIPv6) == "true" {
+		families = append(families, "6") // separate IPv6-only sockets beside the IPv4 ones
+	}
+	errs := make(chan error, 16)
+	handler := httpHandler(answer, logger)
+	for _, fam := range families {
+		for i, port := range []int{PortHTTP, PortHTTPAlt, PortTCPLine, PortTCPDNS} {
+			l, err := net.Listen("tcp"+fam, fmt.Sprintf(":%d", port))
+			if err != nil {
+				logger.Print(err)
+				return 1
+			}
+			if i < 2 {
+				srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+				go func() { errs <- srv.Serve(l) }()
+			} else {
+				go func() { errs <- serveLines(l, answer, logger) }()
+			}
+		}
+		udp, err := net.ListenPacket("udp"+fam, fmt.Sprintf(":%d", PortUDP))
 		if err != nil {
 			logger.Print(err)
 			return 1
 		}
-		listeners = append(listeners, l)
+		go func() { errs <- serveUDP(udp, answer, logger) }()
+		if os.Getenv(envRoleSCTP) == "true" {
+			fd, err := listenSCTP(map[string]int{"4": unix.AF_INET, "6": unix.AF_INET6}[fam], PortSCTP)
+			if err != nil {
+				logger.Print(err)
+				return 1
+			}
+			go func() { errs <- serveSCTP(fd, answer, logger.Printf) }()
+		}
 	}
-	udp, err := net.ListenPacket("udp4", fmt.Sprintf(":%d", PortUDP))
-	if err != nil {
-		logger.Print(err)
-		return 1
-	}
-
-	errs := make(chan error, len(listeners)+1)
-	handler := httpHandler(answer, logger)
-	for _, l := range listeners[:2] {
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errs <- srv.Serve(l) }()
-	}
-	for _, l := range listeners[2:] {
-		go func() { errs <- serveLines(l, answer, logger) }()
-	}
-	go func() { errs <- serveUDP(udp, answer, logger) }()
 
 	fmt.Println("ready")
-	logger.Printf("serving http :%d :%d, udp :%d, tcp lines :%d :%d", PortHTTP, PortHTTPAlt, PortUDP, PortTCPLine, PortTCPDNS)
+	logger.Printf("serving http :%d :%d, udp :%d, tcp lines :%d :%d (IPv%s; sctp %s)", PortHTTP, PortHTTPAlt, PortUDP, PortTCPLine, PortTCPDNS,
+		strings.Join(families, " and IPv"), os.Getenv(envRoleSCTP))
 	logger.Print(<-errs)
 	return 1
 }

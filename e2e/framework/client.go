@@ -30,6 +30,7 @@ const (
 	HTTP    Proto = "http"     // GET / on a TCP port
 	UDP     Proto = "udp"      // one datagram, one answer
 	TCPLine Proto = "tcp-line" // one line on a fresh connection, one answer
+	SCTP    Proto = "sctp"     // one message on a fresh association, one answer
 )
 
 // Client sends test traffic. The zero value sends from the root namespace
@@ -39,6 +40,8 @@ type Client struct {
 	NS string
 	// Source is the local IP to send from; "" lets the kernel choose.
 	Source string
+	// SourcePort is the local port to send from; 0 lets the kernel choose.
+	SourcePort int
 	// Timeout bounds each exchange; 0 means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -61,6 +64,8 @@ func (c Client) Exchange(proto Proto, target string) (Reply, error) {
 		return c.UDP(target)
 	case TCPLine:
 		return c.TCPLine(target)
+	case SCTP:
+		return c.SCTP(target)
 	}
 	return Reply{}, fmt.Errorf("unknown protocol %q", proto)
 }
@@ -131,12 +136,12 @@ func (c Client) Dial(network, target string) (net.Conn, error) {
 // dial is Dial without the client in its error.
 func (c Client) dial(network, target string) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: c.timeout()}
-	if c.Source != "" {
-		ip := net.ParseIP(c.Source)
+	if c.Source != "" || c.SourcePort != 0 {
+		ip := net.ParseIP(c.Source) // nil: the kernel chooses
 		if strings.HasPrefix(network, "udp") {
-			dialer.LocalAddr = &net.UDPAddr{IP: ip}
+			dialer.LocalAddr = &net.UDPAddr{IP: ip, Port: c.SourcePort}
 		} else {
-			dialer.LocalAddr = &net.TCPAddr{IP: ip}
+			dialer.LocalAddr = &net.TCPAddr{IP: ip, Port: c.SourcePort}
 		}
 	}
 	var conn net.Conn

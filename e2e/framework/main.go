@@ -22,6 +22,9 @@ const (
 	// running tests; envRoleName is the helper's name.
 	envRole     = "IPVS_PROXY_E2E_ROLE"
 	envRoleName = "IPVS_PROXY_E2E_ROLE_NAME"
+	// envRoleIPv6 and envRoleSCTP ("true") add IPv6 and SCTP listeners.
+	envRoleIPv6 = "IPVS_PROXY_E2E_ROLE_IPV6"
+	envRoleSCTP = "IPVS_PROXY_E2E_ROLE_SCTP"
 	roleBackend = "backend"
 )
 

@@ -20,6 +20,10 @@ import (
 // namespace sends them. It sits on the root end of every veth.
 const NodeIP = "10.10.0.1"
 
+// NodeIP6 is NodeIP's IPv6 counterpart, on the root end of the veths of
+// namespaces that have an IPv6 address.
+const NodeIP6 = "fd00:10::1"
+
 // maxNameLen keeps "ve-<name>" within the kernel's 15-byte interface names.
 const maxNameLen = 12
 
@@ -30,8 +34,10 @@ var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 type Namespace struct {
 	// Name is the namespace's name (as in `ip netns`).
 	Name string
-	// IP is the namespace's only address, on its eth0.
+	// IP is the namespace's IPv4 address, on its eth0.
 	IP string
+	// IP6 is its IPv6 address, if it has one (NewDualStackClientNS).
+	IP6 string
 	// HostVeth is the root namespace's end of the veth pair: "ve-<Name>".
 	HostVeth string
 }
@@ -41,7 +47,14 @@ type Namespace struct {
 // namespace is deleted when the test ends.
 func NewClientNS(t testing.TB, name, ip string) *Namespace {
 	t.Helper()
-	ns, err := newNamespace(name, ip)
+	return NewDualStackClientNS(t, name, ip, "")
+}
+
+// NewDualStackClientNS is NewClientNS with an IPv6 address ip6 as well
+// (routed through the root namespace's NodeIP6); "" gives none.
+func NewDualStackClientNS(t testing.TB, name, ip, ip6 string) *Namespace {
+	t.Helper()
+	ns, err := newNamespace(name, ip, ip6)
 	t.Cleanup(func() { deleteNamespace(name) })
 	if err != nil {
 		t.Fatalf("create namespace %s (%s): %v", name, ip, err)
@@ -65,14 +78,17 @@ func (n *Namespace) Run(t testing.TB, name string, args ...string) string {
 // Each iproute2 process costs ~0.1 s under emulation, so the steps run as two
 // `ip -batch` calls: one in the root namespace, one inside. On error the
 // caller deletes what was made.
-func newNamespace(name, ip string) (*Namespace, error) {
+func newNamespace(name, ip, ip6 string) (*Namespace, error) {
 	if len(name) > maxNameLen || !validName.MatchString(name) {
 		return nil, fmt.Errorf("namespace name %q: want at most %d of [a-z0-9-]", name, maxNameLen)
 	}
 	if parsed := net.ParseIP(ip); parsed == nil || parsed.To4() == nil {
 		return nil, fmt.Errorf("namespace %s: %q is not an IPv4 address", name, ip)
 	}
-	ns := &Namespace{Name: name, IP: ip, HostVeth: "ve-" + name}
+	if parsed := net.ParseIP(ip6); ip6 != "" && (parsed == nil || parsed.To4() != nil) {
+		return nil, fmt.Errorf("namespace %s: %q is not an IPv6 address", name, ip6)
+	}
+	ns := &Namespace{Name: name, IP: ip, IP6: ip6, HostVeth: "ve-" + name}
 	if err := writeSysctl("net.ipv4.ip_forward", "1"); err != nil {
 		return nil, err
 	}
@@ -82,6 +98,14 @@ func newNamespace(name, ip string) (*Namespace, error) {
 		"addr add " + NodeIP + "/32 dev " + ns.HostVeth,
 		"link set " + ns.HostVeth + " up",
 		"route add " + ip + "/32 dev " + ns.HostVeth + " src " + NodeIP,
+	}
+	if ip6 != "" {
+		if err := writeSysctl("net.ipv6.conf.all.forwarding", "1"); err != nil {
+			return nil, err
+		}
+		// nodad: the address is usable at once, not after duplicate detection
+		root = append(root, "addr add "+NodeIP6+"/128 dev "+ns.HostVeth+" nodad",
+			"route add "+ip6+"/128 dev "+ns.HostVeth+" src "+NodeIP6)
 	}
 	if err := ipBatch("", root); err != nil {
 		return nil, err
@@ -99,6 +123,12 @@ func newNamespace(name, ip string) (*Namespace, error) {
 		// The gateway's MAC is pinned, so the namespace never depends on the
 		// root namespace answering ARP (arp_ignore=1 on the node prevents it).
 		"neigh replace " + NodeIP + " lladdr " + mac + " dev eth0 nud permanent",
+	}
+	if ip6 != "" {
+		inside = append(inside, "addr add "+ip6+"/128 dev eth0 nodad",
+			"route add "+NodeIP6+" dev eth0",
+			"route add default via "+NodeIP6+" dev eth0 src "+ip6,
+			"neigh replace "+NodeIP6+" lladdr "+mac+" dev eth0 nud permanent")
 	}
 	if err := ipBatch(name, inside); err != nil {
 		return nil, err

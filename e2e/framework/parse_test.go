@@ -111,19 +111,19 @@ TCP  10.96.0.10:80                      66      396      330    26070    36354
 
 func TestParseSyncs(t *testing.T) {
 	log := `=== 2026-11-23T01:59:40Z: /tmp/bin/ipvs-proxy ["run"]
-2026-11-23T01:59:41.000Z	INFO	proxier	synced	{"type": "full", "services": 1, "ops": 40, "failed": 0, "took": "929ms"}
+{"ts":1763863181000.1,"caller":"proxier/sync.go:300","msg":"synced","v":0,"logger":"proxier","type":"full","services":1,"ops":40,"failed":0,"took":"929ms"}
 === 2026-11-23T01:59:46.876Z: /tmp/bin/ipvs-proxy ["run" "-v" "4"]
-2026-11-23T01:59:47.797Z	INFO	ipvs-proxy started	{"version": "dev", "node": "node-1"}
-2026-11-23T01:59:48.346Z	DEBUG	proxier	op	{"op": "edit-vs -E -t 10.96.0.10:80 -s sh"}
-2026-11-23T01:59:48.350Z	DEBUG	proxier	op	{"op": "sync-rules ipv4"}
-2026-11-23T01:59:48.885Z	INFO	proxier	synced	{"type": "full", "services": 1, "ops": 2, "failed": 0, "took": "9.1ms"}
-2026-11-23T01:59:49.000Z	DEBUG	proxier	op	{"op": "add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}
-2026-11-23T01:59:49.100Z	WARN	proxier	sync incomplete; a full resync is pending	{"type": "partial", "services": 1, "ops": 1, "failed": 1, "took": "1ms"}
+{"ts":1763863187797.2,"caller":"cli/daemon.go:120","msg":"ipvs-proxy started","v":0,"version":"dev","node":"node-1"}
+{"ts":1763863188346.3,"caller":"proxier/sync.go:250","msg":"op","v":4,"logger":"proxier","op":"edit-vs -E -t 10.96.0.10:80 -s sh"}
+{"ts":1763863188350.4,"caller":"proxier/sync.go:250","msg":"op","v":4,"logger":"proxier","op":"sync-rules ipv4"}
+{"ts":1763863188885.5,"caller":"proxier/sync.go:300","msg":"synced","v":0,"logger":"proxier","type":"full","services":1,"ops":2,"failed":0,"took":"9.1ms"}
+{"ts":1763863189000.6,"caller":"proxier/sync.go:250","msg":"op","v":4,"logger":"proxier","op":"add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}
+{"ts":1763863189100.7,"caller":"proxier/sync.go:296","msg":"sync incomplete; a full resync is pending","v":0,"logger":"proxier","type":"partial","services":1,"ops":1,"failed":1,"took":"1ms"}
 `
 	got := parseSyncs(currentRun(log))
 	want := []Sync{
-		{Type: "full", Services: 1, Ops: 2, Took: "9.1ms", PlannedOps: []string{"edit-vs -E -t 10.96.0.10:80 -s sh", "sync-rules ipv4"}},
-		{Type: "partial", Services: 1, Ops: 1, Failed: 1, Took: "1ms", Incomplete: true,
+		{Type: "full", Services: 1, Ops: 2, Took: "9.1ms", TS: 1763863188885.5, PlannedOps: []string{"edit-vs -E -t 10.96.0.10:80 -s sh", "sync-rules ipv4"}},
+		{Type: "partial", Services: 1, Ops: 1, Failed: 1, Took: "1ms", TS: 1763863189100.7, Incomplete: true,
 			PlannedOps: []string{"add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -48,9 +48,10 @@ type Proxy struct {
 
 // StartProxy runs
 //
-//	$IPVS_PROXY_BIN run --manifests DIR --node-name NAME [--config FILE] [EXTRA...]
+//	$IPVS_PROXY_BIN run --logging-format=json --manifests DIR --node-name NAME [--config FILE] [EXTRA...]
 //
-// with its output in a log file (see Logs). The daemon is stopped when the
+// with its output in a log file (see Logs, ParseLog: the JSON format is the
+// one to read by program). The daemon is stopped when the
 // test ends, and if the test failed its log tail is printed.
 func StartProxy(t testing.TB, opts Options) *Proxy {
 	t.Helper()
@@ -79,7 +80,7 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 
 // Args returns the daemon's command line arguments.
 func (p *Proxy) Args() []string {
-	args := []string{"run", "--node-name", p.opts.NodeName}
+	args := []string{"run", "--logging-format=json", "--node-name", p.opts.NodeName}
 	if p.opts.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", p.opts.Kubeconfig)
 	} else {

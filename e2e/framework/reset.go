@@ -12,6 +12,7 @@ import (
 func sysctlDefaults() [][2]string {
 	return [][2]string{
 		{"net.ipv4.ip_forward", "0"},
+		{"net.ipv6.conf.all.forwarding", "0"},
 		{"net.ipv4.vs.conntrack", "0"},
 		{"net.ipv4.vs.expire_nodest_conn", "0"},
 		{"net.ipv4.vs.expire_quiescent_template", "0"},

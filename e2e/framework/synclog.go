@@ -10,7 +10,7 @@ import (
 
 // Sync is one sync as the daemon logged it:
 //
-//	... INFO  proxier  synced  {"type": "full", "services": 1, "ops": 36, "failed": 0, "took": "2.7s"}
+//	{"ts":1764601234567.8,"caller":"proxier/sync.go:300","msg":"synced","v":0,"logger":"proxier","type":"full","services":1,"ops":36,"failed":0,"took":"2.7s"}
 type Sync struct {
 	// Type is "full", "partial" or "drain".
 	Type     string `json:"type"`
@@ -18,12 +18,23 @@ type Sync struct {
 	Ops      int    `json:"ops"`
 	Failed   int    `json:"failed"`
 	Took     string `json:"took"`
+	// TS is when the sync ended (the log line's time, Unix milliseconds).
+	TS float64 `json:"ts"`
 	// Incomplete says the daemon logged "sync incomplete" (a kernel
 	// operation failed) instead of "synced".
 	Incomplete bool `json:"-"`
 	// PlannedOps are the operations logged for this sync (only with -v 4),
 	// e.g. "add-rs -a -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 1".
 	PlannedOps []string `json:"-"`
+}
+
+// End is when the sync ended.
+func (s Sync) End() time.Time { return time.UnixMicro(int64(s.TS * 1000)) }
+
+// Start is when the sync started (its end less what it took).
+func (s Sync) Start() time.Time {
+	took, _ := time.ParseDuration(s.Took)
+	return s.End().Add(-took)
 }
 
 // String renders the sync like the daemon's log line.
@@ -88,43 +99,76 @@ func currentRun(log string) string {
 	return log
 }
 
+// LogEntry is one line of the daemon's log in kube-proxy's JSON format
+// (--logging-format=json, which StartProxy passes).
+type LogEntry struct {
+	Msg    string
+	Logger string
+	// Fields are the line's other keys: ts, caller, v, err and the
+	// entry's own (numbers are float64).
+	Fields map[string]any
+}
+
+// Field returns a field as text ("" when missing).
+func (e LogEntry) Field(key string) string {
+	if v, ok := e.Fields[key]; ok {
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+// ParseLog reads the JSON lines of a daemon log (others, like StartProxy's
+// "===" lines, are skipped).
+func ParseLog(log string) []LogEntry {
+	var out []LogEntry
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var fields map[string]any
+		if json.Unmarshal([]byte(line), &fields) != nil {
+			continue
+		}
+		e := LogEntry{Fields: fields}
+		e.Msg, _ = fields["msg"].(string)
+		e.Logger, _ = fields["logger"].(string)
+		delete(fields, "msg")
+		delete(fields, "logger")
+		out = append(out, e)
+	}
+	return out
+}
+
+// Messages returns the entries of a log with the message msg.
+func Messages(log, msg string) []LogEntry {
+	var out []LogEntry
+	for _, e := range ParseLog(log) {
+		if e.Msg == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // parseSyncs reads the "synced" / "sync incomplete" lines of a daemon log
-// (zap's console format: time, level, logger, message, JSON fields separated
-// by tabs) and the "op" lines before each.
+// and the "op" lines before each.
 func parseSyncs(log string) []Sync {
 	var syncs []Sync
 	var ops []string
-	for _, line := range strings.Split(log, "\n") {
-		msg, fields, ok := splitLogLine(line)
-		if !ok {
-			continue
-		}
-		switch msg {
+	for _, e := range ParseLog(log) {
+		switch e.Msg {
 		case msgOp:
-			var f struct {
-				Op string `json:"op"`
-			}
-			if json.Unmarshal([]byte(fields), &f) == nil {
-				ops = append(ops, f.Op)
-			}
+			ops = append(ops, e.Field("op"))
 		case msgSynced, msgIncomplete:
+			b, _ := json.Marshal(e.Fields)
 			var s Sync
-			if json.Unmarshal([]byte(fields), &s) != nil {
+			if json.Unmarshal(b, &s) != nil {
 				continue
 			}
-			s.Incomplete = msg == msgIncomplete
+			s.Incomplete = e.Msg == msgIncomplete
 			s.PlannedOps, ops = ops, nil
 			syncs = append(syncs, s)
 		}
 	}
 	return syncs
-}
-
-// splitLogLine returns the message and the JSON fields of a zap console line.
-func splitLogLine(line string) (msg, fields string, ok bool) {
-	parts := strings.Split(strings.TrimRight(line, "\r"), "\t")
-	if len(parts) < 4 || !strings.HasPrefix(parts[len(parts)-1], "{") {
-		return "", "", false
-	}
-	return parts[len(parts)-2], parts[len(parts)-1], true
 }

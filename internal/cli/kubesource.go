@@ -19,6 +19,7 @@ type runner interface {
 func newKubeSource(cfg *config.Config, nodeName string, health source.Health, log *zap.Logger) (*kube.Source, error) {
 	return kube.New(kube.Config{
 		Kubeconfig: cfg.Kubeconfig, Master: cfg.Master, QPS: cfg.QPS, Burst: cfg.Burst, ContentType: cfg.ContentType,
-		NodeName: nodeName, ResyncPeriod: cfg.ConfigSyncPeriod, Log: log.Named("kube"), Health: health,
+		AcceptContentTypes: cfg.AcceptContentTypes,
+		NodeName:           nodeName, ResyncPeriod: cfg.ConfigSyncPeriod, Log: log.Named("kube"), Health: health,
 	})
 }

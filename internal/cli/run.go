@@ -5,245 +5,252 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/signal"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/health"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fault"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/iptables"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/status"
 )
 
 // runFlags are the flags of `ipvs-proxy run`.
 type runFlags struct {
-	configFile      string
-	manifests       string
-	nodeName        string
-	nodeLabels      map[string]string
-	logFormat       string
-	verbosity       int
-	poll            time.Duration
-	drainCheck      time.Duration
-	faultRate       float64
-	faultFile       string
-	iptablesBackend iptables.Backend
-	trafficPeriod   time.Duration
-	faultSeed       int64
-	over            *overrides
-	fs              *pflag.FlagSet
+	configFile        string
+	manifests         string
+	nodeName          string
+	nodeLabels        map[string]string
+	logging           *logsapi.LoggingConfiguration
+	poll              time.Duration
+	drainCheck        time.Duration
+	faultRate         float64
+	faultFile         string
+	iptablesBackend   iptables.Backend
+	trafficPeriod     time.Duration
+	trafficNamespaces []string
+	faultSeed         int64
+	faultReads        string
+	statusRemote      bool
+	kernelRelease     string
+	cleanup           bool
+	writeConfigTo     string
+	over              *overrides
+	fs                *pflag.FlagSet
+
+	// Files the daemon writes besides the kernel state (oomScoreAdj,
+	// nf_conntrack's hashsize); empty skips them. The command sets the real
+	// ones (app), so that tests never change the host's.
+	oomScoreFile, hashsizeFile string
 }
 
-func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f := &runFlags{fs: fs, iptablesBackend: "auto"}
-	fs.StringVar(&f.configFile, "config", "", "KubeProxyConfiguration file (kube-proxy's ConfigMap config.conf)")
+// addRunFlags defines run's flags on fs.
+func addRunFlags(fs *pflag.FlagSet) *runFlags {
+	f := &runFlags{fs: fs, iptablesBackend: "auto", logging: logsapi.NewLoggingConfiguration()}
+	fs.StringVar(&f.configFile, "config", "", "KubeProxyConfiguration file (kube-proxy's ConfigMap config.conf); watched, and applied again when it changes")
 	fs.StringVar(&f.manifests, "manifests", "", "standalone mode: read Services and EndpointSlices from this directory instead of an API server")
 	fs.StringVar(&f.nodeName, "node-name", "", "this node's name (same as --hostname-override)")
 	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "standalone mode: the node's labels, e.g. topology.kubernetes.io/zone=a")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity; 4 or more logs every planned operation")
 	fs.DurationVar(&f.poll, "manifests-poll-period", time.Second, "standalone mode: how often to check the directory for changes")
 	fs.DurationVar(&f.drainCheck, "drain-check-period", 5*time.Second, "how often to check drained real servers for remaining connections")
 	fs.Var(&backendFlag{&f.iptablesBackend}, "iptables-backend", "iptables backend: auto (the one the node's kubelet uses), nft, legacy, or default (the iptables-restore in PATH)")
-	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 15*time.Second, "how often per-Service traffic counters are read from IPVS")
+	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 0,
+		"per-Service traffic metrics: how often IPVS's counters are read (0: off; 5 series per Service port, see README)")
+	fs.StringSliceVar(&f.trafficNamespaces, "traffic-metrics-namespaces", nil, "per-Service traffic metrics only for Services in these namespaces (default: all)")
+	fs.BoolVar(&f.cleanup, "cleanup", false, "remove everything ipvs-proxy programmed and exit (kube-proxy's flag; same as `ipvs-proxy cleanup`)")
+	fs.StringVar(&f.writeConfigTo, "write-config-to", "", "write the effective configuration as a KubeProxyConfiguration to this file and exit")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
 	fs.StringVar(&f.faultFile, "fault-inject-rate-file", "", "testing only: read the fault injection rate from this file every second")
-	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file"} {
+	fs.StringVar(&f.kernelRelease, "kernel-release-override", "", "testing only: act as if the kernel's release (uname -r) were this")
+	fs.StringVar(&f.faultReads, "fault-inject-reads-file", "", "testing only: while this file names a read (node-addresses), that read fails")
+	fs.BoolVar(&f.statusRemote, "status-remote", false, "answer /status on the metrics address to clients on other hosts too (it lists every Service, unauthenticated); by default only the node itself may ask")
+	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file", "fault-inject-reads-file", "kernel-release-override"} {
 		_ = fs.MarkHidden(name)
 	}
 	f.over = addOverrideFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ipvs-proxy run [--config FILE] [--manifests DIR | --kubeconfig FILE] [--hostname-override NAME] [flags]")
-		fs.PrintDefaults()
+	addLoggingFlags(fs, f.logging)
+	return f
+}
+
+// validate checks the flags that are not configuration fields.
+func (f *runFlags) validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"manifests-poll-period", f.poll}, {"drain-check-period", f.drainCheck}} {
+		if d.v <= 0 {
+			return fmt.Errorf("--%s: %v must be positive", d.name, d.v)
+		}
 	}
+	if f.trafficPeriod < 0 {
+		return fmt.Errorf("--traffic-metrics-period: %v must not be negative (0 turns the metrics off)", f.trafficPeriod)
+	}
+	if f.faultRate < 0 || f.faultRate > 1 {
+		return fmt.Errorf("--fault-inject-rate: %v is not between 0 and 1", f.faultRate)
+	}
+	return nil
+}
+
+// parseRunFlags parses run's flags (tests; the command parses with cobra).
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := addRunFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	return f, nil
+	return f, f.validate()
 }
 
-// runCmd runs the daemon until SIGTERM or SIGINT. Stopping leaves the kernel
-// state in place: a restarted daemon adopts it without disturbing traffic.
-func runCmd(args []string, stdout, stderr io.Writer) int {
-	f, err := parseRunFlags(args, stderr)
-	if err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "run: %v\n", err)
-		return 2
+func (a *app) runCommand(stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run [--config FILE] [--manifests DIR | --kubeconfig FILE] [--hostname-override NAME] [flags]",
+		Short: "Program Services into IPVS (from an API server, or --manifests DIR)",
+		Long: `Runs the daemon until SIGTERM or SIGINT. Stopping leaves the kernel state in place: a restarted daemon adopts it
+without disturbing traffic.
+
+The flags are kube-proxy's where kube-proxy has one. With --config the file is what counts, as in kube-proxy:
+the configuration flags are ignored (with a warning when they disagree with the file), except
+--hostname-override, --master and the logging flags. The file is watched: a change is applied in place, or,
+for the fields that need it (bind addresses, the API server connection, the log format), the daemon stops
+cleanly with exit status 3 so that it is restarted.`,
+		Args: cobra.NoArgs,
 	}
-	log, err := newLogger(stderr, f.logFormat, f.verbosity)
+	f := addRunFlags(cmd.Flags())
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json", "conf")
+	_ = cmd.MarkFlagDirname("manifests")
+	cmd.RunE = func(*cobra.Command, []string) error { return a.runDaemon(f, stdout, stderr) }
+	return cmd
+}
+
+// runDaemon runs the daemon until SIGTERM or SIGINT.
+func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
+	if err := f.validate(); err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	// Until logging is set up from the file and the flags, messages wait here.
+	early, recorded := observer.New(zapcore.DebugLevel)
+	cfg, err := loadRunConfig(f, zap.New(early))
 	if err != nil {
-		fmt.Fprintf(stderr, "run: %v\n", err)
-		return 2
+		for _, e := range recorded.All() {
+			fmt.Fprintf(stderr, "run: %s %v\n", e.Message, e.ContextMap())
+		}
+		return fail(exitError, "%v", err)
+	}
+	fg, unknownGates, err := loggingFeatureGate(cfg.FeatureGates)
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	log, err := setupLogging(&cfg.Logging, fg, stderr)
+	if err != nil {
+		return fail(exitError, "%v", err)
 	}
 	defer func() { _ = log.Sync() }()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	open := func(log *zap.Logger) (kernel.Kernel, func(), error) { return openKernel(log, f.iptablesBackend) }
-	if err := run(ctx, f, log, open); err != nil {
-		log.Error("ipvs-proxy cannot run", zap.Error(err))
-		return 1
+	for _, e := range recorded.All() {
+		if ce := log.Check(e.Level, e.Message); ce != nil {
+			ce.Write(e.Context...)
+		}
 	}
-	return 0
+	if len(unknownGates) > 0 {
+		log.Info("featureGates: only the logging gates mean something to ipvs-proxy; ignoring the others", zap.Strings("gates", unknownGates))
+	}
+	switch {
+	case f.writeConfigTo != "":
+		return writeConfig(cfg, f.writeConfigTo)
+	case f.cleanup:
+		k, closeKernel, err := a.openKernel(log, f.iptablesBackend)
+		if err != nil {
+			return fail(exitError, "%v", err)
+		}
+		defer closeKernel()
+		return cleanupKernel(k, cfg, &cleanupFlags{}, stdout, stderr)
+	}
+	f.oomScoreFile, f.hashsizeFile = a.oomScoreFile, a.hashsizeFile
+	ctx, stop := a.signals()
+	defer stop()
+	open := func(log *zap.Logger) (kernel.Kernel, func(), error) { return a.openKernel(log, f.iptablesBackend) }
+	err = runWith(ctx, f, cfg, log, open)
+	switch {
+	case errors.Is(err, errRestart):
+		return &exitCodeError{code: exitRestart}
+	case err != nil:
+		log.Error("ipvs-proxy cannot run", zap.Error(err))
+		return &exitCodeError{code: exitError}
+	}
+	return nil
 }
 
-// kernelOpener opens the kernel interfaces (the real ones, or a fake in tests).
-type kernelOpener func(*zap.Logger) (kernel.Kernel, func(), error)
-
-// run runs the daemon until ctx is done.
+// run loads the configuration and runs the daemon until ctx is done.
 func run(ctx context.Context, f *runFlags, log *zap.Logger, open kernelOpener) error {
 	cfg, err := loadRunConfig(f, log)
 	if err != nil {
 		return err
 	}
-	nodeName, err := nodeName(f, cfg)
-	if err != nil {
-		return err
-	}
-	k, closeKernel, err := open(log)
-	if err != nil {
-		return err
-	}
-	defer closeKernel()
-	if err := checkScheduler(k, cfg.IPVS.Scheduler); err != nil {
-		return err
-	}
-	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
-	var injector *fault.Injector
-	if f.faultRate > 0 || f.faultFile != "" {
-		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate), zap.String("rateFile", f.faultFile))
-		injector = fault.NewInjector(f.faultRate, f.faultSeed)
-		k = fault.Wrap(k, injector)
-	}
-
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var background sync.WaitGroup // every goroutine started here ends before run returns
-	defer background.Wait()
-	m := metrics.New()
-	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
-	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
-	defer checks.Close()
-	// the source comes first: in cluster mode it also reports invalid Services as Events
-	var src runner
-	var reporter proxier.Reporter
-	if f.manifests != "" {
-		log.Info("standalone mode", zap.String("manifests", f.manifests), zap.String("node", nodeName))
-		src = standalone.New(standalone.Config{Dir: f.manifests, Node: desired.Node{Name: nodeName, Labels: f.nodeLabels},
-			Poll: f.poll, Log: log.Named("manifests"), Health: tracker})
-	} else {
-		ks, err := newKubeSource(cfg, nodeName, tracker, log)
-		if err != nil {
-			return err
-		}
-		ev := ks.Reporter()
-		ev.Start(ctx)
-		src, reporter = ks, ev
-	}
-	p := proxier.New(proxier.Config{
-		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
-		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), Reporter: reporter,
-		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
-			want := make(map[uint16]server.ServiceHealth, len(hc))
-			for port, c := range hc {
-				want[port] = server.ServiceHealth{Namespace: c.Namespace, Name: c.Name, LocalEndpoints: c.LocalEndpoints}
-			}
-			checks.Sync(want)
-		},
-	})
-
-	var serverErrs []<-chan error
-	if cfg.HealthzBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.HealthzBindAddress, server.HealthMux(tracker), log.Named("healthz"))
-		if err != nil {
-			return fmt.Errorf("healthz server: %w", err)
-		}
-		serverErrs = append(serverErrs, errc)
-	}
-	extra := map[string]http.Handler{}
-	if statsKernel != nil {
-		extra["/status"] = status.Handler(nodeName, p, statsKernel)
-		traffic := status.NewTraffic(statsKernel.ServiceStats, p.Origins(), f.trafficPeriod, log.Named("traffic"))
-		m.Registry.MustRegister(traffic)
-		background.Go(func() { traffic.Run(ctx) })
-	}
-	if cfg.MetricsBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), log.Named("metrics"))
-		if err != nil {
-			return fmt.Errorf("metrics server: %w", err)
-		}
-		serverErrs = append(serverErrs, errc)
-	}
-
-	if injector != nil && f.faultFile != "" {
-		background.Go(func() { followRateFile(ctx, f.faultFile, injector, log) })
-	}
-	srcDone := make(chan error, 1)
-	go func() { srcDone <- src.Run(ctx, p) }()
-	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("commit", GitCommit), zap.String("node", nodeName),
-		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod))
-	runErr := p.Run(ctx)
-	stop()
-	srcErr := <-srcDone
-	for _, errc := range serverErrs {
-		if err := <-errc; err != nil {
-			log.Warn("server stopped with an error", zap.Error(err))
-		}
-	}
-	log.Info("stopped; the kernel state stays in place for the next start (use `ipvs-proxy cleanup` to remove it)")
-	return errors.Join(runErr, srcErr)
+	return runWith(ctx, f, cfg, log, open)
 }
 
-// loadRunConfig reads the config file, then applies command-line flags over it.
+// loadRunConfig reads the config file (or takes kube-proxy's defaults),
+// applies the command-line flags that count (see overrides) and puts the
+// logging flags over the file's logging block.
 func loadRunConfig(f *runFlags, log *zap.Logger) (*config.Config, error) {
 	cfg := config.Default()
 	if f.configFile != "" {
 		c, rep, err := config.LoadFile(f.configFile)
-		if rep != nil {
-			for _, w := range rep.Warnings {
-				log.Warn("config", zap.String("file", f.configFile), zap.String("warning", w))
-			}
-			for _, i := range rep.Infos {
-				log.Info("config", zap.String("file", f.configFile), zap.String("note", i))
-			}
-		}
+		logReport(log, f.configFile, rep)
 		if err != nil {
 			return nil, err
 		}
 		cfg = c
 	}
-	if err := f.over.apply(cfg); err != nil {
+	if err := f.over.apply(cfg, f.configFile != "", log); err != nil {
 		return nil, err
 	}
+	logging, err := mergeLogging(f.fs, cfg.Logging)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logging = logging
 	return cfg, nil
 }
 
-// nodeName picks the node's name like kube-proxy: --hostname-override, the
-// file's hostnameOverride, then the hostname, lower-cased.
+// logReport logs what loading the file noticed without failing.
+func logReport(log *zap.Logger, file string, rep *config.Report) {
+	if rep == nil {
+		return
+	}
+	for _, w := range rep.Warnings {
+		log.Warn("config", zap.String("file", file), zap.String("warning", w))
+	}
+	for _, i := range rep.Infos {
+		log.Info("config", zap.String("file", file), zap.String("note", i))
+	}
+}
+
+// writeConfig writes cfg as a KubeProxyConfiguration (--write-config-to).
+func writeConfig(cfg *config.Config, path string) error {
+	b, err := yaml.Marshal(cfg.V1alpha1())
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		return fail(exitError, "--write-config-to: %v", err)
+	}
+	return nil
+}
+
+// nodeName picks the node's name like kube-proxy: --hostname-override (or
+// --node-name), the file's hostnameOverride, then the hostname, lower-cased.
 func nodeName(f *runFlags, cfg *config.Config) (string, error) {
 	name := cfg.HostnameOverride
 	if f.nodeName != "" {
@@ -257,28 +264,6 @@ func nodeName(f *runFlags, cfg *config.Config) (string, error) {
 		name = h
 	}
 	return strings.ToLower(strings.TrimSpace(name)), nil
-}
-
-// followRateFile sets the fault injection rate from a file, every second
-// (testing only: lets a scenario start and stop kernel failures).
-func followRateFile(ctx context.Context, path string, inj *fault.Injector, log *zap.Logger) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	last := -1.0
-	for {
-		if b, err := os.ReadFile(path); err == nil {
-			if rate, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil && rate != last {
-				inj.SetRate(rate)
-				log.Warn("fault injection rate changed", zap.Float64("rate", rate))
-				last = rate
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // backendFlag parses --iptables-backend.

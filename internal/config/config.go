@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	logsapi "k8s.io/component-base/logs/api/v1"
+
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -36,12 +38,47 @@ type Config struct {
 	IPVS      IPVS
 	Conntrack Conntrack
 
-	Kubeconfig       string
-	Master           string
-	QPS              float32
-	Burst            int32
-	ContentType      string
-	ConfigSyncPeriod time.Duration
+	// ipvs-proxy's own settings: the file's ipvsProxy section (Extension)
+	// or flags.
+
+	// ExternalIPCIDRs, when set, are the only CIDRs externalIPs may come from.
+	ExternalIPCIDRs []netip.Prefix
+	// Limits bound what one Service may expand to on a node.
+	Limits Limits
+	// NodePortRange is what standalone mode checks node ports against.
+	NodePortRange PortRange
+	// APIChecks applies the API server's own checks that manifests skip:
+	// set in standalone mode and by plan, where nobody else validated them.
+	APIChecks bool
+
+	Kubeconfig         string
+	Master             string
+	QPS                float32
+	Burst              int32
+	ContentType        string
+	AcceptContentTypes string
+	ConfigSyncPeriod   time.Duration
+
+	Process
+}
+
+// Process holds what configures the process rather than the kernel state.
+type Process struct {
+	// Logging is the file's logging block with logsapi's defaults
+	// (format text, verbosity 0); the command line's logging flags go over it.
+	Logging logsapi.LoggingConfiguration
+	// FeatureGates as the file gives them; only the logging gates mean
+	// something to ipvs-proxy.
+	FeatureGates map[string]bool
+	// BindAddress, when valid, is kube-proxy's bindAddress: it overrides the
+	// node's primary address of its family (nodePortAddresses: primary). No
+	// socket is bound to it, in kube-proxy either.
+	BindAddress netip.Addr
+	// EnableProfiling serves net/http/pprof under /debug/pprof on the
+	// metrics address.
+	EnableProfiling bool
+	// OOMScoreAdj is written to /proc/self/oom_score_adj at startup.
+	OOMScoreAdj int32
 }
 
 // DetectLocal says how traffic from local pods is recognized.

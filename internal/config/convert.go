@@ -24,6 +24,7 @@ func fromV1alpha1(in *kpv1alpha1.KubeProxyConfiguration) (*Config, error) {
 	}
 
 	c.HostnameOverride = strings.TrimSpace(in.HostnameOverride)
+	c.setProcess(in, fail)
 	if in.ClusterCIDR != "" {
 		cidrs, err := ParseCIDRList(in.ClusterCIDR, true)
 		if err != nil {
@@ -31,7 +32,7 @@ func fromV1alpha1(in *kpv1alpha1.KubeProxyConfiguration) (*Config, error) {
 		}
 		c.ClusterCIDRs = cidrs
 	}
-	if err := c.setDetectLocal(string(in.DetectLocalMode), in.DetectLocal.BridgeInterface, in.DetectLocal.InterfaceNamePrefix); err != nil {
+	if err := c.SetDetectLocal(string(in.DetectLocalMode), in.DetectLocal.BridgeInterface, in.DetectLocal.InterfaceNamePrefix); err != nil {
 		errs = append(errs, err)
 	}
 	c.MasqueradeAll = in.IPTables.MasqueradeAll
@@ -191,8 +192,8 @@ func (c *Config) SetNodePortAddresses(values []string) error {
 	return nil
 }
 
-// setDetectLocal validates detectLocalMode and its companion fields.
-func (c *Config) setDetectLocal(mode, bridge, prefix string) error {
+// SetDetectLocal validates detectLocalMode and its companion fields.
+func (c *Config) SetDetectLocal(mode, bridge, prefix string) error {
 	if mode == "" {
 		mode = LocalModeClusterCIDR
 	}

@@ -3,6 +3,8 @@ package config
 import (
 	"time"
 
+	logsapi "k8s.io/component-base/logs/api/v1"
+
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -14,6 +16,8 @@ const (
 	DefaultMasqueradeBit      = 14
 	DefaultSyncPeriod         = 30 * time.Second
 	DefaultConfigSyncPeriod   = 15 * time.Minute
+	// DefaultOOMScoreAdj is kube-proxy's (qos.KubeProxyOOMScoreAdj).
+	DefaultOOMScoreAdj = -999
 )
 
 // Default returns the configuration used when no file is given.
@@ -34,9 +38,15 @@ func Default() *Config {
 			TCPEstablishedTimeout: 24 * time.Hour,
 			TCPCloseWaitTimeout:   time.Hour,
 		},
+		Limits:           Limits{VirtualServers: DefaultMaxVirtualServersPerService, RealServers: DefaultMaxRealServersPerService},
+		NodePortRange:    DefaultNodePortRange,
 		QPS:              5,
 		Burst:            10,
 		ContentType:      "application/vnd.kubernetes.protobuf",
 		ConfigSyncPeriod: DefaultConfigSyncPeriod,
+		Process: Process{
+			Logging:     *logsapi.NewLoggingConfiguration(),
+			OOMScoreAdj: DefaultOOMScoreAdj,
+		},
 	}
 }

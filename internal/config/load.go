@@ -1,16 +1,17 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 
 	kpv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
 	k8sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/untrusted"
 )
 
 // The apiVersion and kind of kube-proxy's configuration file.
@@ -26,9 +27,14 @@ type Report struct {
 	Infos    []string
 }
 
-// LoadFile reads and validates a KubeProxyConfiguration file.
+// MaxFileSize bounds the configuration file (kube-proxy's is a few hundred bytes).
+const MaxFileSize = 1 << 20
+
+// LoadFile reads and validates a KubeProxyConfiguration file: a regular
+// file of at most MaxFileSize bytes (a FIFO or a symlink to /dev/zero is
+// refused, not read forever).
 func LoadFile(path string) (*Config, *Report, error) {
-	data, err := os.ReadFile(path)
+	data, err := untrusted.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
@@ -44,7 +50,7 @@ func LoadFile(path string) (*Config, *Report, error) {
 // each error naming its field.
 func Parse(data []byte) (*Config, *Report, error) {
 	rep := &Report{}
-	js, err := yaml.YAMLToJSON(data)
+	js, err := untrusted.YAMLToJSON(data, MaxFileSize)
 	if err != nil {
 		return nil, rep, fmt.Errorf("not valid YAML: %w", err)
 	}
@@ -54,6 +60,13 @@ func Parse(data []byte) (*Config, *Report, error) {
 	}
 	if err := checkTypeMeta(raw); err != nil {
 		return nil, rep, err
+	}
+	ext, hasExt := raw[ExtensionKey]
+	if hasExt {
+		delete(raw, ExtensionKey) // kube-proxy's fields are decoded without ipvs-proxy's own
+		if js, err = jsonOf(raw); err != nil {
+			return nil, rep, err
+		}
 	}
 	var kpc kpv1alpha1.KubeProxyConfiguration
 	strictErrs, err := k8sjson.UnmarshalStrict(js, &kpc)
@@ -72,12 +85,28 @@ func Parse(data []byte) (*Config, *Report, error) {
 	switch kpc.Mode {
 	case "ipvs":
 	case "":
-		rep.Warnings = append(rep.Warnings, `mode is not set (kube-proxy would default to "iptables"); ipvs-proxy runs the ipvs mode`)
+		// kube-proxy would run its default, iptables: running ipvs instead
+		// would silently change the node's datapath
+		return nil, rep, errors.New(`mode: not set, so kube-proxy would run its default mode, "iptables"; ipvs-proxy implements only the ipvs mode: set mode: ipvs`)
 	default:
 		return nil, rep, fmt.Errorf("mode: %q is not supported: ipvs-proxy implements only the ipvs mode; set mode: ipvs", kpc.Mode)
 	}
 	cfg, err := fromV1alpha1(&kpc)
-	return cfg, rep, err
+	if hasExt && cfg != nil {
+		err = errors.Join(err, applyExtension(ext, cfg, rep))
+	}
+	if err != nil {
+		return nil, rep, err
+	}
+	return cfg, rep, nil
+}
+
+func jsonOf(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode: %w", err)
+	}
+	return b, nil
 }
 
 func checkTypeMeta(raw map[string]any) error {
@@ -93,7 +122,8 @@ func checkTypeMeta(raw map[string]any) error {
 
 // otherModeFields lists the fields present in the file that only the
 // iptables, nftables or Windows proxies use (iptables.masqueradeBit and
-// iptables.masqueradeAll are shared with the ipvs mode and not listed).
+// iptables.masqueradeAll are shared with the ipvs mode and not listed), and
+// the top-level fields kube-proxy itself no longer uses on Linux, when set.
 func otherModeFields(raw map[string]any) []string {
 	var out []string
 	for _, section := range []string{"iptables", "nftables", "winkernel"} {
@@ -105,8 +135,10 @@ func otherModeFields(raw map[string]any) []string {
 			out = append(out, section+"."+k)
 		}
 	}
-	for _, k := range []string{"portRange", "windowsRunAsService", "enableProfiling", "oomScoreAdj", "bindAddressHardFail", "showHiddenMetricsForVersion", "featureGates", "logging"} {
-		if _, ok := raw[k]; ok {
+	// unused by kube-proxy's Linux modes too, or meaningless here (no
+	// metric of ipvs-proxy is hidden)
+	for _, k := range []string{"portRange", "windowsRunAsService", "showHiddenMetricsForVersion"} {
+		if v, ok := raw[k]; ok && v != "" && v != false {
 			out = append(out, k)
 		}
 	}

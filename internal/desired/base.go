@@ -21,6 +21,11 @@ func Base(in *Input) *state.State {
 		for _, spec := range SetSpecs(f) {
 			s.Sets[spec.Name] = state.NewSet(spec)
 		}
+		for _, p := range in.Node.ServiceCIDRs {
+			if state.FamilyOf(p.Addr()) == f {
+				s.Sets[SetName(SetServiceCIDRs, f)].Entries[state.SetEntry{Net: p}] = struct{}{}
+			}
+		}
 		p := rules.NewParams(cfg, f, in.Node.PodCIDRs, SetName)
 		s.Rules[f] = rules.Build(p)
 	}
@@ -39,6 +44,9 @@ func sysctls(in *Input) map[string]string {
 		"net/ipv4/vs/expire_nodest_conn":        "1",
 		"net/ipv4/vs/expire_quiescent_template": "1",
 		"net/ipv4/ip_forward":                   "1",
+	}
+	if v, set, _ := ConnReuseMode(in.Node.KernelRelease); set {
+		out[SysctlConnReuseMode] = v
 	}
 	if cfg.IPVS.StrictARP {
 		out["net/ipv4/conf/all/arp_ignore"] = "1"

@@ -14,13 +14,18 @@ type ObjectError struct {
 // Error renders `Service default/web: spec.ports[1].port: 0 is out of range 1-65535`.
 func (e *ObjectError) Error() string {
 	if e.Field == "" {
-		return fmt.Sprintf("%s %s/%s: %s", e.Kind, e.Namespace, e.Name, e.Msg)
+		return fmt.Sprintf("%s %s: %s", e.Kind, e.Object(), e.Msg)
 	}
-	return fmt.Sprintf("%s %s/%s: %s: %s", e.Kind, e.Namespace, e.Name, e.Field, e.Msg)
+	return fmt.Sprintf("%s %s: %s: %s", e.Kind, e.Object(), e.Field, e.Msg)
 }
 
-// Object returns "namespace/name".
-func (e *ObjectError) Object() string { return e.Namespace + "/" + e.Name }
+// Object returns "namespace/name", or "name" for a cluster-scoped object.
+func (e *ObjectError) Object() string {
+	if e.Namespace == "" {
+		return e.Name
+	}
+	return e.Namespace + "/" + e.Name
+}
 
 // objErrs collects errors about one object.
 type objErrs struct {

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -20,17 +21,31 @@ type Fragment struct {
 	// HealthCheckNodePort is the port of the Service's health check server
 	// (LoadBalancer with externalTrafficPolicy Local), 0 if none.
 	HealthCheckNodePort uint16
-	// LocalEndpoints counts this node's endpoints (answered by the health check).
+	// LocalEndpoints counts this node's ready endpoints, one per address
+	// (what the health check reports, as kube-proxy counts them).
 	LocalEndpoints int
+	// NoLocalEndpoints, per IP family: Local traffic policies with endpoints
+	// elsewhere but none here (nil: none).
+	NoLocalEndpoints map[state.Family]NoLocal
 	// Errors are the Service's and its EndpointSlices' invalid fields.
 	Errors []error
 	// Rejected says the whole Service was invalid and nothing was computed.
 	Rejected bool
+	// Created is the Service's creationTimestamp: between two Services that
+	// want the same virtual server in the same role, the older keeps it.
+	Created time.Time
+	// MarkPorts are the Service ports (labels) with a firewall-mark virtual
+	// server for in-cluster traffic (see incluster.go): until the Index
+	// assigns their marks, the fragment carries placeholders, the position
+	// here plus one.
+	MarkPorts []string
+	// MarkMask is the mask of those marks (rules.InClusterMarkMask).
+	MarkMask uint32
 }
 
 // ForService computes what one Service and its EndpointSlices want on this node.
 func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *Fragment {
-	f := &Fragment{}
+	f := &Fragment{Created: svc.CreationTimestamp.Time}
 	errs := &objErrs{kind: "Service", ns: svc.Namespace, name: svc.Name}
 	s, ok := parseService(in, svc, errs)
 	f.Errors = errs.errs
@@ -41,12 +56,24 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 	var parsed []sliceEndpoints
 	for _, es := range slices {
 		serrs := &objErrs{kind: "EndpointSlice", ns: es.Namespace, name: es.Name}
+		if in.Config.APIChecks && !checkName("EndpointSlice", es.Namespace, es.Name, serrs) {
+			f.Errors = append(f.Errors, serrs.errs...)
+			continue
+		}
 		if p, ok := parseSlice(es, in.Node.Name, serrs); ok {
 			parsed = append(parsed, p)
 		}
 		f.Errors = append(f.Errors, serrs.errs...)
 	}
-	b := fragmentBuilder{in: in, s: s, f: f, local: map[state.RSKey]bool{}}
+	if vs, rs := s.expansion(in, parsed); overLimits(in, vs, rs) != "" {
+		// computing it would take the node's memory (10,000 ports × 10
+		// externalIPs is 110,000 virtual servers): refused whole
+		errs.add("spec", "%s", overLimits(in, vs, rs))
+		f.Errors = append(f.Errors, errs.errs[len(errs.errs)-1])
+		f.Rejected = true
+		return f
+	}
+	b := fragmentBuilder{in: in, s: s, f: f, localReady: map[state.Family]map[netip.Addr]bool{}}
 	for fam, vip := range s.clusterIPs {
 		if !in.families[fam] {
 			continue // this node has no address of that family
@@ -59,16 +86,21 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 			b.member(SetName(SetHealthCheckNodePort, fam), state.SetEntry{Port: s.healthCheckNodePort})
 		}
 	}
-	f.LocalEndpoints = len(b.local)
+	for _, ips := range b.localReady {
+		// kube-proxy runs one proxier per family and each reports its own
+		// count: a dual-stack pod counts once, not once per family
+		f.LocalEndpoints = max(f.LocalEndpoints, len(ips))
+	}
 	return f
 }
 
 // fragmentBuilder accumulates one Service's fragment.
 type fragmentBuilder struct {
-	in    *Input
-	s     *service
-	f     *Fragment
-	local map[state.RSKey]bool
+	in *Input
+	s  *service
+	f  *Fragment
+	// localReady holds this node's ready endpoint addresses, per family.
+	localReady map[state.Family]map[netip.Addr]bool
 }
 
 func (b *fragmentBuilder) member(set string, e state.SetEntry) {
@@ -87,6 +119,7 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 	cluster := clusterEndpoints(eps, in.Node.Name, zone)
 	local := localEndpoints(eps)
 	internal, external := cluster, cluster
+	b.noteNoLocal(fam, p, local, cluster)
 	if s.internalLocal {
 		internal = local
 	}
@@ -94,8 +127,13 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 		external = local
 	}
 	for _, e := range eps {
+		if e.local && e.ready {
+			if b.localReady[fam] == nil {
+				b.localReady[fam] = map[netip.Addr]bool{}
+			}
+			b.localReady[fam][e.addr] = true
+		}
 		if e.local && (e.ready || (e.serving && e.terminating)) {
-			b.local[e.key()] = true
 			b.member(SetName(SetLoopBack, fam), state.SetEntry{Addr: e.addr, Proto: p.proto, Port: e.port, Addr2: e.addr})
 		}
 	}
@@ -144,6 +182,12 @@ func (b *fragmentBuilder) port(fam state.Family, vip netip.Addr, p servicePort, 
 	// NodePort on every node-port address
 	if p.nodePort != 0 {
 		b.nodePort(fam, p, external)
+	}
+
+	// in-cluster traffic to the external addresses of an
+	// externalTrafficPolicy Local port goes to every endpoint
+	if s.externalLocal && b.hasExternal(fam, p) {
+		b.inCluster(fam, p, cluster)
 	}
 }
 
@@ -199,9 +243,16 @@ func (b *fragmentBuilder) nodePort(fam state.Family, p servicePort, eps []endpoi
 
 // virtualServer adds addr:port for Service port p with the endpoints as real servers.
 func (b *fragmentBuilder) virtualServer(addr netip.Addr, port uint16, p servicePort, kind state.Kind, eps []endpoint) {
+	vs := b.vs(state.VSKey{Proto: p.proto, Addr: addr, Port: port}, p, kind)
+	b.f.Services = append(b.f.Services, &state.Service{VirtualServer: vs, RealServers: realServers(eps)})
+}
+
+// vs returns the virtual server of key for Service port p: the Service's
+// scheduler and persistence.
+func (b *fragmentBuilder) vs(key state.VSKey, p servicePort, kind state.Kind) state.VirtualServer {
 	s := b.s
 	vs := state.VirtualServer{
-		Key:       state.VSKey{Proto: p.proto, Addr: addr, Port: port},
+		Key:       key,
 		Scheduler: s.sched.name,
 		Flags:     s.sched.flags,
 		Origin:    state.Origin{Service: s.key, Port: p.label, Kind: kind},
@@ -209,11 +260,11 @@ func (b *fragmentBuilder) virtualServer(addr netip.Addr, port uint16, p serviceP
 	if s.affinityTimeout != 0 {
 		vs.Flags |= state.FlagPersistent
 		vs.Timeout = s.affinityTimeout
-		if addr.Is4() {
+		if key.Addr.Is4() {
 			vs.PersistenceBits = s.sched.bits4
 		} else {
 			vs.PersistenceBits = s.sched.bits6
 		}
 	}
-	b.f.Services = append(b.f.Services, &state.Service{VirtualServer: vs, RealServers: realServers(eps)})
+	return vs
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/manifest"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/rules"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -28,7 +29,9 @@ func FuzzBuild(f *testing.F) {
 		x, _ := Build(in, objs.Services, objs.EndpointSlices)
 		s := x.State()
 		for k, svc := range s.Services {
-			if k.Port == 0 || !k.Addr.IsValid() || !state.ValidScheduler(svc.Scheduler) || svc.Key != k {
+			// an address and port, or a firewall mark within the marks' field
+			keyed := k.Port != 0 || (k.FWMark != 0 && k.FWMark&^rules.InClusterMarkMask(in.Config.MasqueradeBit) == 0 && k.Addr.IsUnspecified())
+			if !keyed || !k.Addr.IsValid() || !state.ValidScheduler(svc.Scheduler) || svc.Key != k {
 				t.Fatalf("invalid virtual server %s: %+v", k, svc.VirtualServer)
 			}
 			for rk, rs := range svc.RealServers {
@@ -37,13 +40,37 @@ func FuzzBuild(f *testing.F) {
 				}
 			}
 		}
+		// every in-cluster virtual server is reached through a mark set
+		// member, and every member's mark leads to one
+		for _, f := range []state.Family{state.IPv4, state.IPv6} {
+			marks := map[uint32]bool{}
+			keys := map[state.SetEntry]bool{}
+			for e := range s.Sets[SetName(SetExternalLocalMarks, f)].Entries {
+				if keys[e.Key()] {
+					t.Fatalf("two members %s with different marks: the kernel holds one", e.Key().Format(state.HashIPPort))
+				}
+				keys[e.Key()] = true
+				if _, ok := s.Services[state.FWMarkKey(e.Mark, f)]; !ok {
+					t.Fatalf("member %s carries mark %#x of no virtual server", e.Format(state.HashIPPort), e.Mark)
+				}
+				marks[e.Mark] = true
+			}
+			for k := range s.Services {
+				if k.FWMark != 0 && state.FamilyOf(k.Addr) == f && !marks[k.FWMark] {
+					t.Fatalf("virtual server %s is reached by no member", k)
+				}
+			}
+		}
 		for name, set := range s.Sets {
 			if len(name) > 31 {
 				t.Fatalf("set name %q longer than ipset allows", name)
 			}
 			for e := range set.Entries {
-				if set.Type != state.BitmapPort && !e.Addr.IsValid() {
+				if set.Type != state.BitmapPort && set.Type != state.HashNet && !e.Addr.IsValid() {
 					t.Fatalf("member of %s without an address", name)
+				}
+				if set.Marks != (e.Mark != 0) {
+					t.Fatalf("member %s of %s: mark %#x in a set with marks %v", e.Format(set.Type), name, e.Mark, set.Marks)
 				}
 			}
 		}

@@ -26,6 +26,9 @@ const (
 	SetNodePortLocalSCTP    = "KUBE-NODE-PORT-LOCAL-SCTP-HASH"
 	SetHealthCheckNodePort  = "KUBE-HEALTH-CHECK-NODE-PORT"
 	SetIPVSIPs              = "KUBE-IPVS-IPS"
+	// Sets ipvs-proxy adds to kube-proxy's (internal/rules/fixes.go says why).
+	SetServiceCIDRs       = "KUBE-SERVICE-CIDRS"
+	SetExternalLocalMarks = "KUBE-EXTERNAL-LOCAL-MARK"
 )
 
 // setCatalog is every set ipvs-proxy creates, with its type and purpose.
@@ -33,24 +36,27 @@ var setCatalog = []struct {
 	name    string
 	typ     state.SetType
 	comment string
+	marks   bool
 }{
-	{SetLoopBack, state.HashIPPortIP, "endpoint ip:port and its own ip as source, for hairpin masquerade"},
-	{SetClusterIP, state.HashIPPort, "cluster ip:port of every service"},
-	{SetExternalIP, state.HashIPPort, "external ip:port of services"},
-	{SetExternalIPLocal, state.HashIPPort, "external ip:port of services with externalTrafficPolicy Local"},
-	{SetLoadBalancer, state.HashIPPort, "load balancer ingress ip:port"},
-	{SetLoadBalancerLocal, state.HashIPPort, "load balancer ingress ip:port with externalTrafficPolicy Local"},
-	{SetLoadBalancerFW, state.HashIPPort, "load balancer ingress ip:port with loadBalancerSourceRanges"},
-	{SetLoadBalancerSourceIP, state.HashIPPortIP, "load balancer ingress ip:port and an allowed source ip"},
-	{SetLoadBalancerSrcCIDR, state.HashIPPortNet, "load balancer ingress ip:port and an allowed source cidr"},
-	{SetNodePortTCP, state.BitmapPort, "TCP node ports"},
-	{SetNodePortLocalTCP, state.BitmapPort, "TCP node ports with externalTrafficPolicy Local"},
-	{SetNodePortUDP, state.BitmapPort, "UDP node ports"},
-	{SetNodePortLocalUDP, state.BitmapPort, "UDP node ports with externalTrafficPolicy Local"},
-	{SetNodePortSCTP, state.HashIPPort, "SCTP node ip:port"},
-	{SetNodePortLocalSCTP, state.HashIPPort, "SCTP node ip:port with externalTrafficPolicy Local"},
-	{SetHealthCheckNodePort, state.BitmapPort, "health check node ports"},
-	{SetIPVSIPs, state.HashIP, "addresses bound on kube-ipvs0"},
+	{SetLoopBack, state.HashIPPortIP, "endpoint ip:port and its own ip as source, for hairpin masquerade", false},
+	{SetClusterIP, state.HashIPPort, "cluster ip:port of every service", false},
+	{SetExternalIP, state.HashIPPort, "external ip:port of services", false},
+	{SetExternalIPLocal, state.HashIPPort, "external ip:port of services with externalTrafficPolicy Local", false},
+	{SetLoadBalancer, state.HashIPPort, "load balancer ingress ip:port", false},
+	{SetLoadBalancerLocal, state.HashIPPort, "load balancer ingress ip:port with externalTrafficPolicy Local", false},
+	{SetLoadBalancerFW, state.HashIPPort, "load balancer ingress ip:port with loadBalancerSourceRanges", false},
+	{SetLoadBalancerSourceIP, state.HashIPPortIP, "load balancer ingress ip:port and an allowed source ip", false},
+	{SetLoadBalancerSrcCIDR, state.HashIPPortNet, "load balancer ingress ip:port and an allowed source cidr", false},
+	{SetNodePortTCP, state.BitmapPort, "TCP node ports", false},
+	{SetNodePortLocalTCP, state.BitmapPort, "TCP node ports with externalTrafficPolicy Local", false},
+	{SetNodePortUDP, state.BitmapPort, "UDP node ports", false},
+	{SetNodePortLocalUDP, state.BitmapPort, "UDP node ports with externalTrafficPolicy Local", false},
+	{SetNodePortSCTP, state.HashIPPort, "SCTP node ip:port", false},
+	{SetNodePortLocalSCTP, state.HashIPPort, "SCTP node ip:port with externalTrafficPolicy Local", false},
+	{SetHealthCheckNodePort, state.BitmapPort, "health check node ports", false},
+	{SetIPVSIPs, state.HashIP, "addresses bound on kube-ipvs0", false},
+	{SetServiceCIDRs, state.HashNet, "service cidrs: traffic to their unallocated cluster ips is dropped", false},
+	{SetExternalLocalMarks, state.HashIPPort, "externalTrafficPolicy Local ip:port and the mark of its in-cluster virtual server", true},
 }
 
 // SetName returns the name of set base for family f: IPv6 sets are prefixed
@@ -70,7 +76,7 @@ func SetName(base string, f state.Family) string {
 func SetSpecs(f state.Family) []state.SetSpec {
 	out := make([]state.SetSpec, 0, len(setCatalog))
 	for _, s := range setCatalog {
-		out = append(out, state.SetSpec{Name: SetName(s.name, f), Type: s.typ, Family: f, Comment: s.comment})
+		out = append(out, state.SetSpec{Name: SetName(s.name, f), Type: s.typ, Family: f, Comment: s.comment, Marks: s.marks})
 	}
 	return out
 }

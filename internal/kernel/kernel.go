@@ -91,6 +91,9 @@ type SetOp struct {
 	Add   bool
 	Set   state.SetSpec
 	Entry state.SetEntry
+	// Replace, with Add, overwrites the mark of a member already there
+	// (ipset add -exist): a member's mark is no part of its identity.
+	Replace bool
 }
 
 // IPSet is the kernel's ipsets.
@@ -102,7 +105,8 @@ type IPSet interface {
 	// Destroy destroys a set: ipset destroy NAME. ENOENT if absent; EBUSY while a rule uses it.
 	Destroy(name string) error
 	// Exec adds or removes members, pipelined: ipset add|del NAME MEMBER.
-	// Adding a present member or deleting an absent one fails (IPSET_ERR_EXIST).
+	// Adding a present member or deleting an absent one fails (IPSET_ERR_EXIST),
+	// except an add with Replace, which changes the member's mark.
 	Exec(ops []SetOp) []error
 }
 

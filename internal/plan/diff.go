@@ -21,6 +21,11 @@ type Options struct {
 	ConnsKnown bool
 	// ExcludeCIDRs: virtual servers on these addresses are never touched (ipvs.excludeCIDRs).
 	ExcludeCIDRs []netip.Prefix
+	// NodeAddresses are the addresses this node has or had: a TCP or UDP
+	// virtual server on a port that is one of our node ports is ours only
+	// on one of them (another program's virtual server elsewhere that
+	// happens to use the same port is not).
+	NodeAddresses map[netip.Addr]bool
 	// Cleanup removes everything ours: rules, sets and the link too.
 	Cleanup bool
 }
@@ -154,8 +159,8 @@ func (d *differ) services() {
 			d.realServers(w, h)
 		case h != nil && d.owned(k):
 			d.add(Op{Kind: DelVS, VS: h.VirtualServer})
-			if k.Proto == state.UDP {
-				d.add(Op{Kind: FlushConntrack, VS: h.VirtualServer})
+			if d.isUDP(k) {
+				d.flush(h.VirtualServer, state.RealServer{})
 			}
 		}
 	}
@@ -184,9 +189,9 @@ func (d *differ) realServers(w, h *state.Service) {
 // at weight 0 and deleted only once it has no connections left.
 func (d *differ) removeRS(vs state.VirtualServer, rs state.RealServer) {
 	switch {
-	case vs.Key.Proto == state.UDP:
+	case d.isUDP(vs.Key):
 		d.add(Op{Kind: DelRS, VS: vs, RS: rs})
-		d.add(Op{Kind: FlushConntrack, VS: vs, RS: rs})
+		d.flush(vs, rs)
 	case d.opt.ConnsKnown && rs.ActiveConns+rs.InactiveConns == 0:
 		d.add(Op{Kind: DelRS, VS: vs, RS: rs})
 	case rs.Weight != 0:
@@ -200,21 +205,26 @@ func (d *differ) removeRS(vs state.VirtualServer, rs state.RealServer) {
 // gets its first real servers: entries created while it had none would
 // otherwise keep new packets away from them.
 func (d *differ) udpFirstEndpoints(w, h *state.Service) {
-	if w.Key.Proto != state.UDP || len(w.RealServers) == 0 || (h != nil && len(h.RealServers) > 0) {
+	if !d.isUDP(w.Key) || len(w.RealServers) == 0 || (h != nil && len(h.RealServers) > 0) {
 		return
 	}
-	d.add(Op{Kind: FlushConntrack, VS: w.VirtualServer})
+	d.flush(w.VirtualServer, state.RealServer{})
 }
 
 // owned says whether an observed virtual server that nobody wants is ours to
 // delete: its address is on kube-ipvs0, or our sets record it (a ClusterIP,
 // external or load balancer address:port, an SCTP node address:port), or its
-// port is one of our TCP/UDP node ports — at any address, so that NodePorts
-// left on an address the node no longer serves them on go too. Nothing
-// inside excludeCIDRs is ever ours.
+// port is one of our TCP/UDP node ports on an address the node has or had
+// (so that NodePorts left on an address the node no longer serves them on go
+// too, while another program's virtual server that shares a port number
+// elsewhere stays); a firewall-mark one is ours when our mark set holds its
+// mark. Nothing inside excludeCIDRs is ever ours.
 func (d *differ) owned(k state.VSKey) bool {
 	if d.opt.Scope != nil {
 		return true // it was in a Service's fragment
+	}
+	if k.FWMark != 0 {
+		return d.ownedMark(k)
 	}
 	for _, p := range d.opt.ExcludeCIDRs {
 		if p.Contains(k.Addr) {
@@ -234,7 +244,7 @@ func (d *differ) owned(k state.VSKey) bool {
 		}
 	}
 	base := map[state.Protocol]string{state.TCP: desired.SetNodePortTCP, state.UDP: desired.SetNodePortUDP}[k.Proto]
-	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil {
+	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil && d.opt.NodeAddresses[k.Addr] {
 		_, ok := set.Entries[state.SetEntry{Port: k.Port}]
 		return ok
 	}
@@ -294,17 +304,39 @@ func (d *differ) member(name string, e state.SetEntry) {
 	}
 	switch {
 	case inW && !inH:
-		d.add(Op{Kind: AddEntry, Detail: &Detail{Set: spec, Entry: e}})
+		// a member there with another mark gets this one instead
+		replace := spec.Marks && d.hasKey(h, e)
+		d.add(Op{Kind: AddEntry, Detail: &Detail{Set: spec, Entry: e, Replace: replace}})
 	case inH && !inW:
+		if spec.Marks && d.hasKey(w, e) {
+			return // the wanted mark replaces this one (above)
+		}
 		d.add(Op{Kind: DelEntry, Detail: &Detail{Set: spec, Entry: e}})
 	}
+}
+
+// hasKey reports whether set holds a member that e names, whatever its mark
+// (sets with marks are small: one member per load balancer IP, external IP
+// or node address and port of a Service port that has one).
+func (d *differ) hasKey(set *state.Set, e state.SetEntry) bool {
+	if set == nil {
+		return false
+	}
+	for have := range set.Entries {
+		if have.Key() == e.Key() {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanup removes rules, sets and the link: everything ours that remains.
 func (d *differ) cleanup() {
 	for _, f := range []state.Family{state.IPv4, state.IPv6} {
-		if r, ok := d.have.Rules[f]; ok && (len(r.Chains) > 0 || len(r.Jumps) > 0) {
-			d.add(Op{Kind: DeleteRules, Detail: &Detail{Family: f, Restore: rules.Cleanup(r)}})
+		if r, ok := d.have.Rules[f]; ok {
+			if r = rules.WithoutShared(r); len(r.Chains) > 0 || len(r.Jumps) > 0 {
+				d.add(Op{Kind: DeleteRules, Detail: &Detail{Family: f, Restore: rules.Cleanup(r)}})
+			}
 		}
 	}
 	owned := desired.OwnedSetNames()

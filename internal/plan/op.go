@@ -105,6 +105,9 @@ type Detail struct {
 	Set  state.SetSpec
 	// Entry is the set member of AddEntry/DelEntry.
 	Entry state.SetEntry
+	// Replace, on AddEntry, changes the mark of the member already there
+	// (see state.SetEntry.Key).
+	Replace bool
 	// Family and Restore carry the iptables-restore input of rule operations.
 	Family  state.Family
 	Restore string

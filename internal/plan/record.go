@@ -35,6 +35,13 @@ func Record(s *state.State, op Op, rulesWanted map[state.Family]state.RuleSet) {
 		delete(s.Sets, op.Set.Name)
 	case AddEntry:
 		if set := s.Sets[op.Set.Name]; set != nil {
+			if op.Replace {
+				for e := range set.Entries {
+					if e.Key() == op.Entry.Key() {
+						delete(set.Entries, e)
+					}
+				}
+			}
 			set.Entries[op.Entry] = struct{}{}
 		}
 	case DelEntry:

@@ -1,6 +1,8 @@
 package proxier
 
 import (
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +30,10 @@ type store struct {
 	triggered map[string]time.Time
 	node      *NodeInfo
 	nodeDirty bool
-	synced    bool
-	svcN, epN int // changes since the last take
+	// serviceCIDRs are handed to compute with the node (see NodeInfo).
+	serviceCIDRs []netip.Prefix
+	synced       bool
+	svcN, epN    int // changes since the last take
 	// first is when the oldest change since the last take arrived.
 	first  time.Time
 	notify chan struct{}
@@ -152,6 +156,21 @@ func (s *store) SetNode(n NodeInfo) {
 	s.poke()
 }
 
+// SetServiceCIDRs records the service CIDRs; any change recomputes everything.
+func (s *store) SetServiceCIDRs(cidrs []netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Equal(s.serviceCIDRs, cidrs) {
+		return
+	}
+	s.serviceCIDRs = slices.Clone(cidrs)
+	s.nodeDirty = true
+	if s.first.IsZero() {
+		s.first = time.Now()
+	}
+	s.poke()
+}
+
 // SetSynced records that the source has delivered its initial state.
 func (s *store) SetSynced() {
 	s.mu.Lock()
@@ -178,10 +197,32 @@ func (s *store) take() changes {
 	c := changes{dirty: s.dirty, triggered: s.triggered, nodeDirty: s.nodeDirty, svcN: s.svcN, epN: s.epN, first: s.first}
 	if s.node != nil {
 		c.node = *s.node
+		c.node.ServiceCIDRs = s.serviceCIDRs
 	}
 	s.dirty, s.triggered, s.nodeDirty, s.svcN, s.epN = map[string]struct{}{}, map[string]time.Time{}, false, 0, 0
 	s.first = time.Time{}
 	return c
+}
+
+// requeue puts back the changes taken by a sync that could not run; the
+// retry of that sync takes them again (with any that arrived meanwhile).
+func (s *store) requeue(c changes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range c.dirty {
+		s.dirty[k] = struct{}{}
+	}
+	for k, t := range c.triggered {
+		if old, ok := s.triggered[k]; !ok || t.Before(old) {
+			s.triggered[k] = t
+		}
+	}
+	s.nodeDirty = s.nodeDirty || c.nodeDirty
+	s.svcN += c.svcN
+	s.epN += c.epN
+	if !c.first.IsZero() && (s.first.IsZero() || c.first.Before(s.first)) {
+		s.first = c.first
+	}
 }
 
 // pending reports the numbers of changes not yet taken.

@@ -32,7 +32,12 @@ type SyncStats struct {
 	// this sync applied to the sync's end (zero when no change was pending).
 	SinceChange time.Duration
 	Counts      map[plan.Kind]int
-	Err         error
+	// Err holds the node's failures (observing the kernel, the link, sets,
+	// rules, sysctls, ...): the sync failed. A Service's failed operations
+	// are that Service's (FailingServices), retried on their own.
+	Err error
+	// FailingServices counts the Services whose operations failed in this sync.
+	FailingServices int
 }
 
 // sync runs one full or incremental sync and reports whether it succeeded.
@@ -49,6 +54,7 @@ func (p *Proxier) sync() bool {
 	if !ch.first.IsZero() {
 		st.SinceChange = time.Since(ch.first)
 	}
+	p.publishFamilyMetrics()
 	p.finish(st, ch)
 	p.publishHealthChecks()
 	return st.Err == nil
@@ -66,6 +72,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 			keys = append(keys, k)
 		}
 	}
+	p.probeSchedulers(keys)
 	for _, key := range keys {
 		svc, eps := p.store.service(key)
 		var f *desired.Fragment
@@ -73,42 +80,37 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 			f = p.compute(key, svc, eps)
 		} else {
 			delete(p.lastValid, key)
+			delete(p.failing, key)
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
-		p.noteHealthCheck(key, f)
+		p.noteNoLocal(key, f)
+	}
+	// Services that shared a virtual server or health check port with a
+	// changed one may have won or lost it: their errors are told again (a
+	// Service whose errors did not change is not reported twice).
+	for _, key := range p.index.TakeConflictChanges() {
+		p.reportErrors(key)
 	}
 	p.origins.update(p.index, t.Services)
 	return t, len(keys)
 }
 
-// noteHealthCheck tracks a Service's health-check node port.
-func (p *Proxier) noteHealthCheck(key string, f *desired.Fragment) {
-	var e checkEntry
-	if f != nil && f.HealthCheckNodePort != 0 {
-		e = checkEntry{port: f.HealthCheckNodePort, local: f.LocalEndpoints}
-	}
-	if p.checks[key] == e {
-		return
-	}
-	if e.port == 0 {
-		delete(p.checks, key)
-	} else {
-		p.checks[key] = e
-	}
-	p.checksDirty = true
-}
-
-// publishHealthChecks hands the health-check node ports to the servers.
+// publishHealthChecks hands the health-check node ports, each with the
+// Service that keeps it, to the servers when they changed.
 func (p *Proxier) publishHealthChecks() {
-	if !p.checksDirty || p.cfg.HealthChecks == nil {
+	if p.cfg.HealthChecks == nil || p.index == nil {
 		return
 	}
-	p.checksDirty = false
-	out := make(map[uint16]HealthCheck, len(p.checks))
-	for key, e := range p.checks {
-		ns, name, _ := strings.Cut(key, "/")
-		out[e.port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: e.local}
+	now := p.index.HealthChecks()
+	if maps.Equal(now, p.checks) {
+		return
+	}
+	p.checks = now
+	out := make(map[uint16]HealthCheck, len(now))
+	for port, c := range now {
+		ns, name, _ := strings.Cut(c.Service, "/")
+		out[port] = HealthCheck{Namespace: ns, Name: name, LocalEndpoints: c.LocalEndpoints}
 	}
 	p.cfg.HealthChecks(out)
 }
@@ -133,10 +135,18 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 
 func (p *Proxier) fullSync(ch changes) SyncStats {
 	st := SyncStats{Type: "full"}
-	in := p.nodeInput(ch.node)
+	p.recheckMissingSchedulers()
+	in, err := p.nodeInput(ch.node)
+	if err != nil {
+		st.Err = err
+		p.store.requeue(ch)
+		return st
+	}
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
+		old := p.index
 		p.index = desired.NewIndex(desired.Base(in))
+		p.index.InheritMarks(old) // a rebuilt index keeps every in-cluster mark
 		p.origins.reset()
 		_, st.Services = p.recompute(ch, true)
 	} else {
@@ -151,9 +161,18 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	if err != nil {
 		p.log.Warn("partial kernel read; continuing", zap.Error(err))
 	}
+	if !p.marksAdopted {
+		// The first read of the kernel since the start: the in-cluster
+		// virtual servers keep the marks they have there.
+		p.marksAdopted = true
+		if t := p.index.AdoptMarks(observed); !t.Empty() {
+			p.origins.update(p.index, t.Services)
+			want = p.index.State()
+		}
+	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
-	p.run(pl, want, &st)
+	p.noteFailures(nil, p.run(pl, want, &st), time.Now())
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -173,12 +192,13 @@ func (p *Proxier) partialSync(ch changes) SyncStats {
 	st := SyncStats{Type: "partial"}
 	t, n := p.recompute(ch, false)
 	st.Services = n
+	t.Merge(p.dueRetries(time.Now()))
 	if t.Empty() {
 		return st
 	}
 	want := p.index.Partial(t)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
-	p.run(pl, want, &st)
+	p.noteFailures(t, p.run(pl, want, &st), time.Now())
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
@@ -206,7 +226,7 @@ func (p *Proxier) drainCheck() {
 	}
 	want := p.index.Partial(scope)
 	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
-	p.run(pl, want, &st)
+	p.noteFailures(scope, p.run(pl, want, &st), time.Now())
 	for _, k := range keys {
 		delete(p.draining, k)
 		if svc := p.believed.Services[k]; svc != nil {
@@ -233,14 +253,16 @@ func (p *Proxier) noteDraining(k state.VSKey, have, want *state.Service) {
 }
 
 func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options {
-	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs}
+	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodeAddresses: p.hadAddrs}
 }
 
 // run applies a plan and records what took effect in the believed state.
-func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
+// It returns the Services whose operations failed; the node's failures
+// fail the sync (st.Err) and call for a full resync.
+func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[string]*failure {
 	st.Ops = len(pl.Ops)
 	if pl.Empty() {
-		return
+		return nil
 	}
 	if ce := p.log.Check(zap.DebugLevel, "plan"); ce != nil {
 		for _, op := range pl.Ops {
@@ -254,9 +276,15 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 		}
 	}
 	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
+	var failing map[string]*failure
 	if res.Failed() > 0 {
-		st.Err = errors.Join(res.Errors...)
-		p.needFull = true
+		var node []error
+		node, failing = p.split(pl, res)
+		st.FailingServices = len(failing)
+		if len(node) > 0 {
+			st.Err = errors.Join(node...)
+			p.needFull = true
+		}
 	}
 	if m := p.cfg.Metrics; m != nil {
 		for k, n := range res.Applied {
@@ -268,12 +296,16 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 			}
 		}
 	}
+	return failing
 }
 
 // finish logs and records the outcome of a sync.
 func (p *Proxier) finish(st SyncStats, ch changes) {
 	fields := []zap.Field{zap.String("type", st.Type), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
 		zap.Int("failed", st.Failed), zap.Int("messages", st.Messages), zap.Duration("took", st.Duration)}
+	if st.FailingServices > 0 {
+		fields = append(fields, zap.Int("failingServices", st.FailingServices))
+	}
 	if st.SinceChange > 0 {
 		fields = append(fields, zap.Duration("sinceChange", st.SinceChange))
 	}
@@ -294,7 +326,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	} else {
 		if st.Type != "drain" {
 			p.needFull = p.needFull && st.Type != "full"
-			p.cfg.Health.Synced(st.Start)
+			p.cfg.Health.Synced(st.Start, st.Type == "full")
 		}
 		if st.Ops > 0 || st.Type == "full" {
 			p.log.Info("synced", fields...)
@@ -305,7 +337,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if m != nil {
 		m.Syncs.WithLabelValues(st.Type, result).Inc()
 		secs := st.Duration.Seconds()
-		m.SyncDuration.WithLabelValues().Observe(secs)
+		m.SyncDuration.Observe(secs)
 		switch st.Type {
 		case "full":
 			m.FullSyncDuration.Observe(secs)
@@ -331,32 +363,6 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	}
 }
 
-// reportErrors logs and reports a Service's errors when they change.
-func (p *Proxier) reportErrors(key string) {
-	errs := p.index.Errors(key)
-	if slices.EqualFunc(errs, p.errs[key], func(a, b error) bool { return a.Error() == b.Error() }) {
-		return
-	}
-	for _, e := range errs {
-		p.log.Warn("invalid object", zap.String("service", key), zap.Error(e))
-	}
-	if len(errs) == 0 {
-		delete(p.errs, key)
-	} else {
-		p.errs[key] = errs
-	}
-	if p.cfg.Reporter != nil {
-		p.cfg.Reporter.ServiceErrors(key, errs)
-	}
-	if m := p.cfg.Metrics; m != nil {
-		n := 0
-		for _, e := range p.errs {
-			n += len(e)
-		}
-		m.InvalidObjs.Set(float64(n))
-	}
-}
-
 func unwrapJoined(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
@@ -371,5 +377,6 @@ func sameInput(a, b *desired.Input) bool {
 	}
 	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
 		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
-		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && a.Node.CPUs == b.Node.CPUs
+		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && slices.Equal(a.Node.ServiceCIDRs, b.Node.ServiceCIDRs) && a.Node.CPUs == b.Node.CPUs &&
+		a.Node.KernelRelease == b.Node.KernelRelease && sameSchedulers(a, b)
 }

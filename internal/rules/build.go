@@ -10,6 +10,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
@@ -39,9 +40,11 @@ type Params struct {
 	Family        state.Family
 	MasqueradeAll bool
 	MasqueradeBit int
-	// LocalDetect is the match that selects traffic NOT from local pods, e.g.
+	// NotLocal is the match that selects traffic NOT from local pods, e.g.
 	// "! -s 10.244.0.0/16" or "! -i cbr0"; empty if no detector applies.
 	NotLocal string
+	// Local is its opposite, "-s 10.244.0.0/16" or "-i cbr0".
+	Local string
 	// SetName maps a base set name to its name in this family.
 	SetName func(base string) string
 }
@@ -53,6 +56,7 @@ func NewParams(cfg *config.Config, f state.Family, podCIDRs []netip.Prefix, setN
 		MasqueradeAll: cfg.MasqueradeAll,
 		MasqueradeBit: cfg.MasqueradeBit,
 		NotLocal:      notLocalMatch(cfg, f, podCIDRs),
+		Local:         strings.TrimPrefix(notLocalMatch(cfg, f, podCIDRs), "! "),
 		SetName:       func(b string) string { return setName(b, f) },
 	}
 }
@@ -129,11 +133,15 @@ func Build(p Params) state.RuleSet {
 		set("KUBE-HEALTH-CHECK-NODE-PORT", "dst") + " -j RETURN",
 		"-m conntrack --ctstate NEW " + set("KUBE-IPVS-IPS", "dst") + " -j REJECT --reject-with " + reject,
 	}
+	outChain, outJump := outFilter(set, c)
+	cidrChain, cidrJumps := clusterIPsCheck(set, c)
+	markChain, markJumps, inClusterMasq := markInCluster(p, c)
 	return state.RuleSet{
 		Chains: []state.Chain{
 			{Table: TableNAT, Name: ChainServices, Rules: services},
 			{Table: TableNAT, Name: ChainPostrouting, Rules: []string{
 				set("KUBE-LOOP-BACK", "dst,dst,src") + " -j MASQUERADE",
+				inClusterMasq,
 				"-m mark ! --mark " + mark + "/" + mark + " -j RETURN",
 				"-j MARK --set-xmark " + mark + "/0x0",
 				c("kubernetes service traffic requiring SNAT") + " -j MASQUERADE --random-fully",
@@ -156,8 +164,11 @@ func Build(p Params) state.RuleSet {
 				"-j DROP",
 			}},
 			{Table: TableFilter, Name: ChainIPVSFilter, Rules: ipvsFilter},
+			cidrChain,
+			outChain,
+			markChain,
 		},
-		Jumps: []state.Jump{
+		Jumps: append([]state.Jump{
 			{Table: TableNAT, From: "PREROUTING", Rule: c("kubernetes service portals") + " -j " + ChainServices},
 			{Table: TableNAT, From: "OUTPUT", Rule: c("kubernetes service portals") + " -j " + ChainServices},
 			{Table: TableNAT, From: "POSTROUTING", Rule: c("kubernetes postrouting rules") + " -j " + ChainPostrouting},
@@ -166,6 +177,7 @@ func Build(p Params) state.RuleSet {
 			{Table: TableFilter, From: "INPUT", Rule: c("kubernetes ipvs access filter") + " -j " + ChainIPVSFilter},
 			{Table: TableFilter, From: "FORWARD", Rule: c("kubernetes forwarding rules") + " -j " + ChainForward},
 			{Table: TableFilter, From: "FORWARD", Rule: c("kube-proxy firewall rules") + " -j " + ChainFirewall},
-		},
+			outJump,
+		}, append(cidrJumps, markJumps...)...),
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
@@ -9,8 +10,10 @@ import (
 // Restore renders input for `iptables-restore --noflush` that turns the
 // observed rule set into the desired one: every chain of ours is declared
 // (which flushes it) and refilled, missing jumps are inserted at the top of
-// their built-in chain, and duplicate or stale jumps to our chains are deleted.
-// Other chains and rules are untouched; each table changes atomically.
+// their built-in chain, duplicate or stale jumps to our chains are deleted,
+// and chains of ours that are no longer wanted (kube-proxy's that ipvs-proxy
+// replaces) are flushed and deleted. Other chains and rules are untouched;
+// each table changes atomically.
 func Restore(desired, observed state.RuleSet) string {
 	var b strings.Builder
 	for _, table := range Tables {
@@ -19,6 +22,10 @@ func Restore(desired, observed state.RuleSet) string {
 			if c.Table == table {
 				b.WriteString(":" + c.Name + " - [0:0]\n")
 			}
+		}
+		stale := staleChains(desired, observed, table)
+		for _, name := range stale {
+			b.WriteString(":" + name + " - [0:0]\n")
 		}
 		for _, c := range desired.Chains {
 			if c.Table != table {
@@ -52,9 +59,23 @@ func Restore(desired, observed state.RuleSet) string {
 				b.WriteString("-I " + j.From + " " + j.Rule + "\n")
 			}
 		}
+		for _, name := range stale {
+			b.WriteString("-X " + name + "\n")
+		}
 		b.WriteString("COMMIT\n")
 	}
 	return b.String()
+}
+
+// staleChains lists the observed chains of table that desired lacks.
+func staleChains(desired, observed state.RuleSet, table string) []string {
+	var out []string
+	for _, c := range observed.Chains {
+		if c.Table == table && !slices.ContainsFunc(desired.Chains, func(d state.Chain) bool { return d.Table == table && d.Name == c.Name }) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }
 
 // Cleanup renders restore input that removes the jumps to our chains and

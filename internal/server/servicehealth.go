@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,7 +14,8 @@ import (
 // ServiceHealth describes one Service's health-check node port.
 type ServiceHealth struct {
 	Namespace, Name string
-	// LocalEndpoints is the number of this node's ready endpoints.
+	// LocalEndpoints is the number of this node's ready endpoints (distinct
+	// addresses; serving but terminating ones do not count).
 	LocalEndpoints int
 }
 
@@ -29,27 +28,32 @@ type ServiceHealthServers struct {
 	log     *zap.Logger
 	servers map[uint16]*serviceHealthServer
 	proxyOK func() bool
+	// grace is how long a removed server's clients may take to finish.
+	grace time.Duration
 }
 
 type serviceHealthServer struct {
-	mu     sync.Mutex
-	info   ServiceHealth
-	srv    *http.Server
-	cancel context.CancelFunc
+	mu   sync.Mutex
+	info ServiceHealth
+	srv  *http.Server
 }
 
 // NewServiceHealthServers returns a manager; proxyOK reports the proxy's own health.
 func NewServiceHealthServers(listenHost string, proxyOK func() bool, log *zap.Logger) *ServiceHealthServers {
-	return &ServiceHealthServers{addr: listenHost, log: log, servers: map[uint16]*serviceHealthServer{}, proxyOK: proxyOK}
+	return &ServiceHealthServers{addr: listenHost, log: log, servers: map[uint16]*serviceHealthServer{}, proxyOK: proxyOK,
+		grace: 2 * time.Second}
 }
 
-// Sync makes the running servers match want (port → Service).
+// Sync makes the running servers match want (port → Service). It is
+// called from the sync loop, so it never waits for a client: a removed
+// server's port is closed at once and its connections are shut down in the
+// background.
 func (m *ServiceHealthServers) Sync(want map[uint16]ServiceHealth) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for port, s := range m.servers {
 		if _, ok := want[port]; !ok {
-			s.cancel()
+			shutdown(s.srv, m.grace)
 			delete(m.servers, port)
 		}
 	}
@@ -70,42 +74,58 @@ func (m *ServiceHealthServers) Sync(want map[uint16]ServiceHealth) {
 }
 
 func (m *ServiceHealthServers) start(port uint16, info ServiceHealth) (*serviceHealthServer, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(m.addr, strconv.Itoa(int(port))))
+	ln, err := listen(net.JoinHostPort(m.addr, strconv.Itoa(int(port))), HealthLimits)
 	if err != nil {
 		return nil, err
 	}
 	s := &serviceHealthServer{info: info}
-	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	current := func() ServiceHealth {
 		s.mu.Lock()
-		info := s.info
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		healthy := m.proxyOK == nil || m.proxyOK()
-		if info.LocalEndpoints == 0 || !healthy {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		fmt.Fprintf(w, "%s\n", mustJSON(map[string]any{
-			"service":             map[string]string{"namespace": info.Namespace, "name": info.Name},
-			"localEndpoints":      info.LocalEndpoints,
-			"serviceProxyHealthy": healthy,
-		}))
-	}), ReadHeaderTimeout: 5 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = func() {
-		cancel()
-		sctx, c := context.WithTimeout(context.Background(), time.Second)
-		defer c()
-		_ = s.srv.Shutdown(sctx)
+		defer s.mu.Unlock()
+		return s.info
 	}
-	go func() { _ = s.srv.Serve(ln); <-ctx.Done() }()
+	s.srv = newServer(serviceHealthHandler(current, m.proxyOK), HealthLimits)
+	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
-// Close stops every server.
-func (m *ServiceHealthServers) Close() { m.Sync(nil) }
+// serviceHealthHandler answers a health check as kube-proxy does: 200 when
+// the node has ready local endpoints and the proxy is healthy, 503 otherwise;
+// the count in X-Load-Balancing-Endpoint-Weight (load balancers that weigh
+// nodes read it) and in kube-proxy's JSON body, laid out as kube-proxy lays
+// it out (tab-indented, no trailing newline), since monitoring compares it.
+// proxyOK may be nil: healthy.
+func serviceHealthHandler(info func() ServiceHealth, proxyOK func() bool) http.Handler {
+	type service struct {
+		Namespace string `json:"namespace"`
+		Name      string `json:"name"`
+	}
+	type answer struct {
+		Service             service `json:"service"`
+		LocalEndpoints      int     `json:"localEndpoints"`
+		ServiceProxyHealthy bool    `json:"serviceProxyHealthy"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := info()
+		healthy := proxyOK == nil || proxyOK()
+		body, _ := json.MarshalIndent(answer{Service: service{Namespace: info.Namespace, Name: info.Name},
+			LocalEndpoints: info.LocalEndpoints, ServiceProxyHealthy: healthy}, "", "\t")
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Load-Balancing-Endpoint-Weight", strconv.Itoa(info.LocalEndpoints))
+		if info.LocalEndpoints == 0 || !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write(body)
+	})
+}
 
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+// Close stops every server now, cutting off clients (the daemon is stopping).
+func (m *ServiceHealthServers) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for port, s := range m.servers {
+		_ = s.srv.Close()
+		delete(m.servers, port)
+	}
 }

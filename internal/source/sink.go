@@ -4,6 +4,8 @@
 package source
 
 import (
+	"net/netip"
+
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 
@@ -17,6 +19,9 @@ type Sink interface {
 	UpsertSlice(*discovery.EndpointSlice)
 	DeleteSlice(namespace, name string)
 	SetNode(desired.Node)
+	// SetServiceCIDRs gives the CIDRs of the cluster's ServiceCIDR objects
+	// (all of them, each time they change; see desired.ServiceCIDRs).
+	SetServiceCIDRs([]netip.Prefix)
 	// SetSynced says the initial state has been delivered.
 	SetSynced()
 }

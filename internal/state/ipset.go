@@ -14,6 +14,7 @@ const (
 	HashIPPort    SetType = "hash:ip,port"
 	HashIPPortIP  SetType = "hash:ip,port,ip"
 	HashIPPortNet SetType = "hash:ip,port,net"
+	HashNet       SetType = "hash:net"
 	BitmapPort    SetType = "bitmap:port"
 )
 
@@ -40,11 +41,35 @@ type SetEntry struct {
 	Proto Protocol     // with Port
 	Port  uint16       // hash:ip,port*, bitmap:port
 	Addr2 netip.Addr   // hash:ip,port,ip third dimension
-	Net   netip.Prefix // hash:ip,port,net third dimension
+	Net   netip.Prefix // hash:ip,port,net third dimension; hash:net's only one
+	// Mark and MarkMask are the firewall mark a member carries in a set
+	// with SetSpec.Marks (ipset's skbinfo extension: `skbmark 0x1/0x3fff`);
+	// iptables' SET target sets it on packets matching the member. They
+	// are no part of the member's identity in the kernel: adding a member
+	// again with another mark changes its mark (see Key).
+	Mark, MarkMask uint32
+}
+
+// Key returns the entry without its mark: what identifies it in its set.
+func (e SetEntry) Key() SetEntry {
+	e.Mark, e.MarkMask = 0, 0
+	return e
 }
 
 // Format renders the member the way `ipset save` does for a set of type t.
 func (e SetEntry) Format(t SetType) string {
+	s := e.formatKey(t)
+	switch e.MarkMask {
+	case 0:
+	case 0xffffffff:
+		s += " skbmark 0x" + strconv.FormatUint(uint64(e.Mark), 16)
+	default:
+		s += " skbmark 0x" + strconv.FormatUint(uint64(e.Mark), 16) + "/0x" + strconv.FormatUint(uint64(e.MarkMask), 16)
+	}
+	return s
+}
+
+func (e SetEntry) formatKey(t SetType) string {
 	port := e.Proto.String() + ":" + strconv.Itoa(int(e.Port))
 	switch t {
 	case HashIP:
@@ -58,6 +83,11 @@ func (e SetEntry) Format(t SetType) string {
 			return e.Addr.String() + "," + port + "," + e.Net.Addr().String()
 		}
 		return e.Addr.String() + "," + port + "," + e.Net.String()
+	case HashNet:
+		if e.Net.IsSingleIP() {
+			return e.Net.Addr().String()
+		}
+		return e.Net.String()
 	case BitmapPort:
 		return strconv.Itoa(int(e.Port))
 	}
@@ -81,7 +111,10 @@ func (e SetEntry) Less(o SetEntry) bool {
 	if e.Net.Addr() != o.Net.Addr() {
 		return e.Net.Addr().Less(o.Net.Addr())
 	}
-	return e.Net.Bits() < o.Net.Bits()
+	if e.Net.Bits() != o.Net.Bits() {
+		return e.Net.Bits() < o.Net.Bits()
+	}
+	return e.Mark < o.Mark
 }
 
 // SetSpec is what an ipset is created with.
@@ -90,6 +123,9 @@ type SetSpec struct {
 	Type    SetType
 	Family  Family
 	Comment string
+	// Marks says the set was created with ipset's skbinfo extension: its
+	// members carry a firewall mark (SetEntry.Mark).
+	Marks bool
 }
 
 // Set is an ipset with its members.

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -65,24 +66,45 @@ func ValidScheduler(name string) bool {
 	return false
 }
 
-// VSKey identifies a virtual server: protocol, address and port.
+// VSKey identifies a virtual server: protocol, address and port, or a
+// firewall mark (FWMark non-zero) and an address family, which Addr then
+// carries as the family's unspecified address (0.0.0.0 or ::): IPVS keys a
+// firewall-mark virtual server by family and mark only.
 type VSKey struct {
-	Proto Protocol
-	Addr  netip.Addr
-	Port  uint16
+	Proto  Protocol
+	Addr   netip.Addr
+	Port   uint16
+	FWMark uint32
 }
 
-// String renders the key the way ipvsadm -Ln does: "TCP 10.96.0.10:53", "UDP [fd00::a]:53".
+// FWMarkKey returns the key of the firewall-mark virtual server of mark in family f.
+func FWMarkKey(mark uint32, f Family) VSKey {
+	if f == IPv6 {
+		return VSKey{FWMark: mark, Addr: netip.IPv6Unspecified()}
+	}
+	return VSKey{FWMark: mark, Addr: netip.IPv4Unspecified()}
+}
+
+// String renders the key the way ipvsadm -Ln does: "TCP 10.96.0.10:53",
+// "UDP [fd00::a]:53", "FWM 1", "FWM 1 IPv6".
 func (k VSKey) String() string {
+	if k.FWMark != 0 {
+		return "FWM " + strconv.FormatUint(uint64(k.FWMark), 10) + map[bool]string{true: " IPv6"}[k.Addr.Is6()]
+	}
 	return strings.ToUpper(k.Proto.String()) + " " + netip.AddrPortFrom(k.Addr, k.Port).String()
 }
 
-// Ipvsadm renders the key as ipvsadm's service argument: "-t 10.96.0.10:53".
+// Ipvsadm renders the key as ipvsadm's service argument: "-t 10.96.0.10:53",
+// "-f 1", "-f 1 -6".
 func (k VSKey) Ipvsadm() string {
+	if k.FWMark != 0 {
+		return "-f " + strconv.FormatUint(uint64(k.FWMark), 10) + map[bool]string{true: " -6"}[k.Addr.Is6()]
+	}
 	return k.Proto.ipvsadmFlag() + " " + netip.AddrPortFrom(k.Addr, k.Port).String()
 }
 
-// Less orders keys by address family, address, protocol and port.
+// Less orders keys by address family, address, protocol, port and mark
+// (firewall-mark keys first in their family: their address is unspecified).
 func (k VSKey) Less(o VSKey) bool {
 	if k.Addr != o.Addr {
 		return k.Addr.Less(o.Addr)
@@ -90,7 +112,10 @@ func (k VSKey) Less(o VSKey) bool {
 	if k.Proto != o.Proto {
 		return k.Proto < o.Proto
 	}
-	return k.Port < o.Port
+	if k.Port != o.Port {
+		return k.Port < o.Port
+	}
+	return k.FWMark < o.FWMark
 }
 
 // VirtualServer is an IPVS service (ipvsadm -A). Its configuration fields are

@@ -9,6 +9,10 @@ const (
 	KindNodePort     Kind = "NodePort"
 	KindExternalIP   Kind = "External"
 	KindLoadBalancer Kind = "LoadBalancer"
+	// KindInCluster is the firewall-mark virtual server that takes traffic
+	// starting inside the cluster (pods, the node) to the external
+	// addresses of an externalTrafficPolicy Local Service port.
+	KindInCluster Kind = "InCluster"
 )
 
 // Origin names the Service port an object was computed from.

@@ -15,8 +15,10 @@ import (
 
 // Report is the status of one node.
 type Report struct {
-	Node           string          `json:"node,omitempty"`
-	Healthy        bool            `json:"healthy"`
+	Node    string `json:"node,omitempty"`
+	Healthy bool   `json:"healthy"`
+	// Unhealthy says why the node is not healthy ("" when it is).
+	Unhealthy      string          `json:"unhealthy,omitempty"`
 	LastSync       time.Time       `json:"lastSync"`
 	VirtualServers []VirtualServer `json:"virtualServers"`
 	// Problems are Services that could not be programmed as written, and why.
@@ -25,9 +27,12 @@ type Report struct {
 
 // VirtualServer is one IPVS service, annotated with the Service port it serves.
 type VirtualServer struct {
-	Protocol  string `json:"protocol"`
-	Address   string `json:"address"`
-	Port      uint16 `json:"port"`
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
+	Port     uint16 `json:"port"`
+	// FWMark is the mark of a firewall-mark virtual server (Protocol "FWM";
+	// Address is then its family's unspecified address).
+	FWMark    uint32 `json:"fwmark,omitempty"`
 	Service   string `json:"service"`
 	PortName  string `json:"portName"`
 	Type      string `json:"type"`
@@ -85,6 +90,15 @@ type Problem struct {
 // real servers' weights, states and connections, and its counters.
 func Build(node string, v *proxier.View, kernel map[state.VSKey]*state.Service, stats map[state.VSKey]state.Stats, filter func(state.Origin) bool) *Report {
 	r := &Report{Node: node, Healthy: v.Health.Healthy, LastSync: v.Health.LastUpdated, VirtualServers: []VirtualServer{}}
+	switch h := v.Health; {
+	case h.Healthy:
+	case !h.Started:
+		r.Unhealthy = "no full sync has succeeded yet"
+	case !h.NodeEligible:
+		r.Unhealthy = "not eligible for load balancer traffic: " + h.NotEligibleWhy
+	default:
+		r.Unhealthy = "changes have waited since " + h.QueuedSince.UTC().Format(time.RFC3339) + ": " + h.LastError
+	}
 	keys := make([]state.VSKey, 0, len(v.Services))
 	for k, s := range v.Services {
 		if filter == nil || filter(s.Origin) {
@@ -108,9 +122,12 @@ func Build(node string, v *proxier.View, kernel map[state.VSKey]*state.Service, 
 		want := v.Services[k]
 		have := kernel[k]
 		vs := VirtualServer{
-			Protocol: strings.ToUpper(k.Proto.String()), Address: k.Addr.String(), Port: k.Port,
+			Protocol: strings.ToUpper(k.Proto.String()), Address: k.Addr.String(), Port: k.Port, FWMark: k.FWMark,
 			Service: want.Origin.Service, PortName: want.Origin.Port, Type: string(want.Origin.Kind),
 			Scheduler: want.Scheduler, Flags: FlagNames(want.VirtualServer), InKernel: have != nil,
+		}
+		if k.FWMark != 0 {
+			vs.Protocol = "FWM"
 		}
 		if have != nil {
 			vs.Scheduler, vs.Flags = have.Scheduler, FlagNames(have.VirtualServer)
@@ -142,7 +159,7 @@ func Build(node string, v *proxier.View, kernel map[state.VSKey]*state.Service, 
 }
 
 // kindRank orders a Service port's virtual servers in a report.
-var kindRank = map[state.Kind]int{state.KindClusterIP: 0, state.KindExternalIP: 1, state.KindLoadBalancer: 2, state.KindNodePort: 3}
+var kindRank = map[state.Kind]int{state.KindClusterIP: 0, state.KindExternalIP: 1, state.KindLoadBalancer: 2, state.KindNodePort: 3, state.KindInCluster: 4}
 
 func realServers(want, have *state.Service) []RealServer {
 	var out []RealServer

@@ -15,6 +15,9 @@ func WriteTable(w io.Writer, r *Report, now time.Time) error {
 	health := "healthy"
 	if !r.Healthy {
 		health = "UNHEALTHY"
+		if r.Unhealthy != "" {
+			health += " (" + r.Unhealthy + ")"
+		}
 	}
 	last := "never"
 	if !r.LastSync.IsZero() {
@@ -32,6 +35,12 @@ func WriteTable(w io.Writer, r *Report, now time.Time) error {
 			sched += fmt.Sprintf(" persistent %d", p.TimeoutSeconds)
 		}
 		target := vs.Protocol + " " + hostPort(vs.Address, vs.Port)
+		if vs.FWMark != 0 {
+			target = fmt.Sprintf("FWM %d", vs.FWMark)
+			if strings.Contains(vs.Address, ":") {
+				target += " IPv6"
+			}
+		}
 		if !vs.InKernel {
 			target += " [not in kernel]"
 		}

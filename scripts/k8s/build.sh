@@ -15,7 +15,8 @@
 # already there is not built again; delete it (or the version directory) to force a rebuild.
 # Static (CGO_ENABLED=0), stripped and -trimpath. A cold build of kube-apiserver and etcd takes 5-8 minutes on
 # 2 cores and about 2 GB of memory; kube-proxy is only for the benchmark, and the cluster harness's binaries only for
-# it, so they are built only when asked.
+# it, so they are built only when asked. kubectl (server-side dry runs of the manifests and the Helm chart in make
+# unit) shares most of their dependencies.
 #
 # Environment: K8S_BUILD_P (default 2) caps parallel compile jobs, and so memory use.
 set -euo pipefail

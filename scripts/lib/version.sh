@@ -27,7 +27,7 @@ version) version ;;
 commit) commit ;;
 ldflags)
 	pkg=github.com/ipvs-proxy/ipvs-proxy/internal/cli
-	echo "-s -w -X $pkg.Version=$(version) -X $pkg.GitCommit=$(commit)"
+	echo "-s -w -X $pkg.Version=$(version) -X $pkg.Commit=$(commit)"
 	;;
 *)
 	echo "usage: $0 version|commit|ldflags" >&2

@@ -137,6 +137,12 @@ func setup(cfg *nodeapi.Config, r *reaper) error {
 		steps = append(steps, []string{"sysctl", "-qw", k + "=" + v})
 	}
 	steps = append(steps,
+		// The user-mode Linux kernel has nf_tables but not its NAT chains (no nft_chain_nat), so the node's
+		// iptables is legacy, as on distributions without nftables: the kubelet leaves its hint chains there and
+		// containers that detect the node's backend (ipvs-proxy, kube-proxy's iptables-wrapper) follow it. The
+		// root is this node's overlay: the host's alternatives stay as they are.
+		[]string{"update-alternatives", "--quiet", "--set", "iptables", "/usr/sbin/iptables-legacy"},
+		[]string{"update-alternatives", "--quiet", "--set", "ip6tables", "/usr/sbin/ip6tables-legacy"},
 		[]string{"ip", "link", "set", "lo", "up"},
 		[]string{"ip", "addr", "add", cfg.Address, "dev", "vec0"},
 		[]string{"ip", "link", "set", "vec0", "up"},

@@ -75,17 +75,34 @@ func (f *IPSet) Exec(ops []kernel.SetOp) []error {
 			errs[i] = syscall.ENOENT
 			continue
 		}
-		_, present := set.Entries[op.Entry]
+		// as in the kernel, a member's mark is no part of its identity
+		have, present := sameMember(set, op.Entry)
 		switch {
+		case op.Add && present && op.Replace:
+			delete(set.Entries, have)
+			set.Entries[op.Entry] = struct{}{}
 		case op.Add == present:
 			errs[i] = kernel.ErrIPSetExist
 		case op.Add:
 			set.Entries[op.Entry] = struct{}{}
 		default:
-			delete(set.Entries, op.Entry)
+			delete(set.Entries, have)
 		}
 	}
 	return errs
+}
+
+// sameMember finds the member of set that e names, whatever its mark.
+func sameMember(set *state.Set, e state.SetEntry) (state.SetEntry, bool) {
+	if _, ok := set.Entries[e]; ok || !set.Marks {
+		return e, ok
+	}
+	for have := range set.Entries {
+		if have.Key() == e.Key() {
+			return have, true
+		}
+	}
+	return state.SetEntry{}, false
 }
 
 // Save renders the members in `ipset save` add-line syntax.

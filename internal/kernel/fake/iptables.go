@@ -10,7 +10,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
-// IPTables is an in-memory pair of nat and filter tables per family that
+// IPTables is an in-memory set of nat, filter and mangle tables per family that
 // interprets iptables-restore --noflush input strictly: appending to a chain
 // that does not exist, deleting a rule that is not there, deleting a chain
 // that is in use, or matching a set that does not exist fails the whole
@@ -31,6 +31,7 @@ type table struct {
 var builtins = map[string][]string{
 	"nat":    {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
 	"filter": {"INPUT", "FORWARD", "OUTPUT"},
+	"mangle": {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"},
 }
 
 var _ kernel.IPTables = (*IPTables)(nil)
@@ -57,7 +58,7 @@ func (f *IPTables) Save(fam state.Family) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder
-	for _, name := range []string{"nat", "filter"} {
+	for _, name := range []string{"nat", "filter", "mangle"} {
 		t := f.tables[fam][name]
 		b.WriteString("*" + name + "\n")
 		for _, c := range t.order {
@@ -184,7 +185,7 @@ func (f *IPTables) checkRule(t *table, rule string) error {
 				return fmt.Errorf("couldn't load target %q", target)
 			}
 		}
-		if w == "--match-set" && i+1 < len(fields) && f.SetExists != nil && !f.SetExists(fields[i+1]) {
+		if (w == "--match-set" || w == "--map-set") && i+1 < len(fields) && f.SetExists != nil && !f.SetExists(fields[i+1]) {
 			return fmt.Errorf("set %s doesn't exist", fields[i+1])
 		}
 	}
@@ -217,7 +218,7 @@ func (f *IPTables) UsesSet(name string) bool {
 		for _, t := range tables {
 			for _, rules := range t.chains {
 				for _, r := range rules {
-					if strings.Contains(r+" ", "--match-set "+name+" ") {
+					if strings.Contains(r+" ", "--match-set "+name+" ") || strings.Contains(r+" ", "--map-set "+name+" ") {
 						return true
 					}
 				}

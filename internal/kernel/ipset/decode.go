@@ -1,6 +1,7 @@
 package ipset
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -30,7 +31,7 @@ func (l *lister) add(data []byte) error {
 		return err
 	}
 	var name, typ string
-	family, adt := -1, []byte(nil)
+	family, adt, marks := -1, []byte(nil), false
 	for _, a := range attrs {
 		switch a.Type {
 		case nl.IPSET_ATTR_SETNAME:
@@ -41,6 +42,8 @@ func (l *lister) add(data []byte) error {
 			if v, ok := a.U8(); ok {
 				family = int(v)
 			}
+		case nl.IPSET_ATTR_DATA: // what the set was created with
+			marks = createdWithMarks(a.Value)
 		case nl.IPSET_ATTR_ADT:
 			adt = a.Value
 		}
@@ -53,7 +56,7 @@ func (l *lister) add(data []byte) error {
 		if typ == "" {
 			return fmt.Errorf("%w: members of set %s before its header", nlbatch.ErrMalformed, name)
 		}
-		set = state.NewSet(state.SetSpec{Name: name, Type: state.SetType(typ), Family: familyOf(family)})
+		set = state.NewSet(state.SetSpec{Name: name, Type: state.SetType(typ), Family: familyOf(family), Marks: marks})
 		l.sets[name] = set
 	}
 	if adt == nil {
@@ -78,6 +81,21 @@ func (l *lister) add(data []byte) error {
 	return nil
 }
 
+// createdWithMarks reports whether a set's creation data has the skbinfo flag.
+func createdWithMarks(data []byte) bool {
+	attrs, err := nlbatch.ParseAttrs(data)
+	if err != nil {
+		return false
+	}
+	for _, a := range attrs {
+		if a.Type == nl.IPSET_ATTR_CADT_FLAGS {
+			v, ok := a.BE32()
+			return ok && v&nl.IPSET_FLAG_WITH_SKBINFO != 0
+		}
+	}
+	return false
+}
+
 func familyOf(nfproto int) state.Family {
 	switch nfproto {
 	case unix.NFPROTO_IPV4:
@@ -90,10 +108,11 @@ func familyOf(nfproto int) state.Family {
 
 // rawEntry holds every member attribute ipvs-proxy's set types use.
 type rawEntry struct {
-	ip, ip2 netip.Addr
-	cidr2   uint8
-	port    uint16
-	proto   uint8
+	ip, ip2     netip.Addr
+	cidr, cidr2 uint8
+	port        uint16
+	proto       uint8
+	skbmark     uint64 // mark << 32 | mask
 }
 
 // parseEntry decodes one member of a set of type t. ok is false for a type
@@ -111,8 +130,15 @@ func parseEntry(t state.SetType, data []byte) (e state.SetEntry, ok bool, err er
 			r.ip, err = parseIP(a)
 		case nl.IPSET_ATTR_IP2:
 			r.ip2, err = parseIP(a)
+		case nl.IPSET_ATTR_CIDR:
+			r.cidr, good = a.U8()
 		case nl.IPSET_ATTR_CIDR2:
 			r.cidr2, good = a.U8()
+		case nl.IPSET_ATTR_SKBMARK:
+			good = len(a.Value) == 8
+			if good {
+				r.skbmark = binary.BigEndian.Uint64(a.Value)
+			}
 		case nl.IPSET_ATTR_PORT:
 			r.port, good = a.BE16()
 		case nl.IPSET_ATTR_PROTO:
@@ -125,20 +151,29 @@ func parseEntry(t state.SetType, data []byte) (e state.SetEntry, ok bool, err er
 			return e, false, fmt.Errorf("%w: member attribute %d of %d bytes", nlbatch.ErrMalformed, a.Type, len(a.Value))
 		}
 	}
+	e, ok = r.entry(t)
+	e.Mark, e.MarkMask = uint32(r.skbmark>>32), uint32(r.skbmark)
+	return e, ok, nil
+}
+
+// entry assembles a member of a set of type t from its attributes.
+func (r rawEntry) entry(t state.SetType) (state.SetEntry, bool) {
 	switch t {
 	case state.HashIP:
-		return state.SetEntry{Addr: r.ip}, true, nil
+		return state.SetEntry{Addr: r.ip}, true
 	case state.HashIPPort:
-		return state.SetEntry{Addr: r.ip, Proto: state.Protocol(r.proto), Port: r.port}, true, nil
+		return state.SetEntry{Addr: r.ip, Proto: state.Protocol(r.proto), Port: r.port}, true
 	case state.HashIPPortIP:
-		return state.SetEntry{Addr: r.ip, Proto: state.Protocol(r.proto), Port: r.port, Addr2: r.ip2}, true, nil
+		return state.SetEntry{Addr: r.ip, Proto: state.Protocol(r.proto), Port: r.port, Addr2: r.ip2}, true
 	case state.HashIPPortNet:
 		net := netip.PrefixFrom(r.ip2, int(r.cidr2))
-		return state.SetEntry{Addr: r.ip, Proto: state.Protocol(r.proto), Port: r.port, Net: net}, true, nil
+		return state.SetEntry{Addr: r.ip, Proto: state.Protocol(r.proto), Port: r.port, Net: net}, true
+	case state.HashNet:
+		return state.SetEntry{Net: netip.PrefixFrom(r.ip, int(r.cidr))}, true
 	case state.BitmapPort:
-		return state.SetEntry{Port: r.port}, true, nil
+		return state.SetEntry{Port: r.port}, true
 	}
-	return e, false, nil
+	return state.SetEntry{}, false
 }
 
 // parseIP reads an address nest {IPADDR_IPV4|IPADDR_IPV6}.

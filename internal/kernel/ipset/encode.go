@@ -1,6 +1,7 @@
 package ipset
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -33,6 +34,7 @@ var revisions = map[state.SetType]uint8{
 	state.HashIPPort:    5,
 	state.HashIPPortIP:  5,
 	state.HashIPPortNet: 7,
+	state.HashNet:       6,
 	state.BitmapPort:    3,
 }
 
@@ -80,6 +82,9 @@ func encodeCreate(spec state.SetSpec) ([]byte, error) {
 	} else {
 		m.BE32(nl.IPSET_ATTR_HASHSIZE|netOrder, hashSize).BE32(nl.IPSET_ATTR_MAXELEM|netOrder, maxElements)
 	}
+	if spec.Marks {
+		m.BE32(nl.IPSET_ATTR_CADT_FLAGS|netOrder, nl.IPSET_FLAG_WITH_SKBINFO)
+	}
 	return m.End().Bytes(), nil
 }
 
@@ -93,9 +98,10 @@ func encodeDestroy(name string) ([]byte, error) {
 }
 
 // encodeEntry encodes `ipset add|del NAME MEMBER` without -exist: adding a
-// member twice or deleting an absent one fails with ErrExist. The member's
-// fields are those its set type uses.
-func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error) {
+// member twice or deleting an absent one fails with ErrExist. With replace,
+// an add is `ipset add -exist`, which changes the mark of a member already
+// there. The member's fields are those its set type uses.
+func encodeEntry(add, replace bool, spec state.SetSpec, e state.SetEntry) ([]byte, error) {
 	if err := checkName(spec.Name); err != nil {
 		return nil, err
 	}
@@ -106,7 +112,11 @@ func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error)
 	if err := checkFamily(spec, e); err != nil {
 		return nil, err
 	}
-	m := newRequest(cmd, unix.NLM_F_EXCL, unix.AF_INET).
+	flags := uint16(unix.NLM_F_EXCL)
+	if add && replace {
+		flags = 0
+	}
+	m := newRequest(cmd, flags, unix.AF_INET).
 		String(nl.IPSET_ATTR_SETNAME, spec.Name).
 		Begin(nl.IPSET_ATTR_DATA | nested)
 	var err error
@@ -128,6 +138,13 @@ func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error)
 				m.U8(nl.IPSET_ATTR_CIDR2, uint8(e.Net.Bits()))
 			}
 		}
+	case state.HashNet:
+		if !e.Net.IsValid() {
+			return nil, fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
+		}
+		if err = appendIP(m, nl.IPSET_ATTR_IP, e.Net.Addr()); err == nil {
+			m.U8(nl.IPSET_ATTR_CIDR, uint8(e.Net.Bits()))
+		}
 	case state.BitmapPort:
 		m.BE16(nl.IPSET_ATTR_PORT|netOrder, e.Port)
 	default:
@@ -135,6 +152,10 @@ func encodeEntry(add bool, spec state.SetSpec, e state.SetEntry) ([]byte, error)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if spec.Marks && add {
+		// struct ipset skbmark: the mark and its mask, one 64-bit number
+		m.Attr(nl.IPSET_ATTR_SKBMARK|netOrder, binary.BigEndian.AppendUint64(nil, uint64(e.Mark)<<32|uint64(e.MarkMask)))
 	}
 	return m.End().Bytes(), nil
 }

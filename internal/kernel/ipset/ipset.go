@@ -166,7 +166,7 @@ func (s *IPSet) Exec(ops []kernel.SetOp) []error {
 	reqs := make([][]byte, 0, len(ops))
 	idx := make([]int, 0, len(ops))
 	for i, op := range ops {
-		req, err := encodeEntry(op.Add, op.Set, op.Entry)
+		req, err := encodeEntry(op.Add, op.Replace, op.Set, op.Entry)
 		if err != nil {
 			errs[i] = err
 			continue

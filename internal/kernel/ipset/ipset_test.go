@@ -39,6 +39,12 @@ var members = []struct {
 		{Addr: vip, Proto: state.TCP, Port: 80, Net: range4}, {Addr: vip, Proto: state.TCP, Port: 80, Net: netip.PrefixFrom(pod, 32)}}},
 	{state.SetSpec{Name: "T-IPPORTNET6", Type: state.HashIPPortNet, Family: state.IPv6}, []state.SetEntry{{Addr: vip6, Proto: state.TCP, Port: 80, Net: range6}}},
 	{state.SetSpec{Name: "T-PORT", Type: state.BitmapPort, Family: state.IPv4}, []state.SetEntry{{Port: 30080}, {Port: 0}, {Port: 65535}}},
+	{state.SetSpec{Name: "T-NET", Type: state.HashNet, Family: state.IPv4}, []state.SetEntry{{Net: range4}, {Net: netip.PrefixFrom(vip, 32)}}},
+	{state.SetSpec{Name: "T-NET6", Type: state.HashNet, Family: state.IPv6}, []state.SetEntry{{Net: range6}}},
+	{state.SetSpec{Name: "T-MARK", Type: state.HashIPPort, Family: state.IPv4, Marks: true}, []state.SetEntry{
+		{Addr: vip, Proto: state.TCP, Port: 80, Mark: 0x1, MarkMask: 0x3fff}, {Addr: pod, Proto: state.UDP, Port: 53, Mark: 0x3fff, MarkMask: 0x3fff}}},
+	{state.SetSpec{Name: "T-MARK6", Type: state.HashIPPort, Family: state.IPv6, Marks: true}, []state.SetEntry{
+		{Addr: vip6, Proto: state.SCTP, Port: 9, Mark: 0x20000, MarkMask: 0x3fff0000}}},
 }
 
 // requestAttrs returns the attributes of an encoded request.
@@ -58,7 +64,7 @@ func requestAttrs(t *testing.T, req []byte) []nlbatch.Attr {
 func TestEntryRoundTrip(t *testing.T) {
 	for _, m := range members {
 		for _, e := range m.entries {
-			req, err := encodeEntry(true, m.spec, e)
+			req, err := encodeEntry(true, false, m.spec, e)
 			if err != nil {
 				t.Fatalf("%s %v: %v", m.spec.Name, e, err)
 			}
@@ -86,18 +92,18 @@ func TestEncodeRejects(t *testing.T) {
 	hashIPPortNet := state.SetSpec{Name: "S", Type: state.HashIPPortNet, Family: state.IPv4}
 	cases := map[string]func() ([]byte, error){
 		"member without address": func() ([]byte, error) {
-			return encodeEntry(true, state.SetSpec{Name: "S", Type: state.HashIP}, state.SetEntry{})
+			return encodeEntry(true, false, state.SetSpec{Name: "S", Type: state.HashIP}, state.SetEntry{})
 		},
 		"net member without net": func() ([]byte, error) {
-			return encodeEntry(true, hashIPPortNet, state.SetEntry{Addr: vip, Proto: state.TCP, Port: 1})
+			return encodeEntry(true, false, hashIPPortNet, state.SetEntry{Addr: vip, Proto: state.TCP, Port: 1})
 		},
 		"unknown type": func() ([]byte, error) {
-			return encodeEntry(true, state.SetSpec{Name: "S", Type: "hash:mac"}, state.SetEntry{})
+			return encodeEntry(true, false, state.SetSpec{Name: "S", Type: "hash:mac"}, state.SetEntry{})
 		},
 		"long name": func() ([]byte, error) { return encodeDestroy("KUBE-0123456789012345678901234567") },
 		"no family": func() ([]byte, error) { return encodeCreate(state.SetSpec{Name: "S", Type: state.HashIP}) },
 		"create hash:n": func() ([]byte, error) {
-			return encodeCreate(state.SetSpec{Name: "S", Type: "hash:net", Family: state.IPv4})
+			return encodeCreate(state.SetSpec{Name: "S", Type: "hash:net,iface", Family: state.IPv4})
 		},
 	}
 	for name, f := range cases {
@@ -149,7 +155,7 @@ func dumpMessage(name, typ string, family uint8, entries ...[]byte) []byte {
 
 // entryData encodes a member the way it appears in a dump.
 func entryData(t *testing.T, spec state.SetSpec, e state.SetEntry) []byte {
-	req, err := encodeEntry(true, spec, e)
+	req, err := encodeEntry(true, false, spec, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +176,7 @@ func TestListMergesContinuationMessages(t *testing.T) {
 	for _, msg := range [][]byte{
 		dumpMessage(spec.Name, string(spec.Type), unix.NFPROTO_IPV4, entryData(t, spec, a)),
 		dumpMessage(spec.Name, "", 0, entryData(t, spec, b)), // continuation: name and members only
-		dumpMessage("OTHER", "hash:net", unix.NFPROTO_IPV6, []byte{}),
+		dumpMessage("OTHER", "hash:net,iface", unix.NFPROTO_IPV6, []byte{}),
 	} {
 		msgs, err := nlbatch.ParseMessages(msg)
 		if err != nil {
@@ -187,7 +193,7 @@ func TestListMergesContinuationMessages(t *testing.T) {
 	if _, ok := set.Entries[b]; !ok {
 		t.Errorf("member of the continuation message missing: %v", set.Entries)
 	}
-	if o := l.sets["OTHER"]; o == nil || o.Type != "hash:net" || o.Family != state.IPv6 || len(o.Entries) != 0 {
+	if o := l.sets["OTHER"]; o == nil || o.Type != "hash:net,iface" || o.Family != state.IPv6 || len(o.Entries) != 0 {
 		t.Errorf("foreign set = %+v", o)
 	}
 }

@@ -196,3 +196,36 @@ func TestPrivilegedLargeSetSpansMessages(t *testing.T) {
 		t.Errorf("listed %d members, want %d", got, n)
 	}
 }
+
+// TestPrivilegedReplaceMark: a member's mark is no part of its identity in
+// the kernel: adding the member with another mark fails without Replace and
+// changes the mark with it; deleting ignores the mark.
+func TestPrivilegedReplaceMark(t *testing.T) {
+	s := open(t)
+	spec := state.SetSpec{Name: "T-REMARK", Type: state.HashIPPort, Family: state.IPv4, Marks: true}
+	if err := s.Create(spec); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy(spec.Name)
+	one := state.SetEntry{Addr: vip, Proto: state.TCP, Port: 80, Mark: 1, MarkMask: 0x3fff}
+	two := one
+	two.Mark = 2
+	noErrors(t, "add", s.Exec([]kernel.SetOp{{Add: true, Set: spec, Entry: one}}))
+	if errs := s.Exec([]kernel.SetOp{{Add: true, Set: spec, Entry: two}}); !errors.Is(errs[0], ErrExist) {
+		t.Errorf("add with another mark: %v, want ErrExist", errs[0])
+	}
+	noErrors(t, "replace", s.Exec([]kernel.SetOp{{Add: true, Replace: true, Set: spec, Entry: two}}))
+	sets, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sets[spec.Name]; len(got.Entries) != 1 || !got.Marks {
+		t.Fatalf("listed %+v, want the one member with mark 2", got)
+	} else if _, ok := got.Entries[two]; !ok {
+		t.Errorf("listed %v, want %s", got.Entries, two.Format(spec.Type))
+	}
+	if save := ipsetSave(t, spec.Name); len(save) != 2 || save[1] != "add T-REMARK 10.96.0.10,tcp:80 skbmark 0x2/0x3fff" {
+		t.Errorf("ipset save: %q", save)
+	}
+	noErrors(t, "del", s.Exec([]kernel.SetOp{{Set: spec, Entry: one}}))
+}

@@ -78,17 +78,17 @@ func (t *IPTables) tools(f state.Family) (Tools, error) {
 	return Tools{}, fmt.Errorf("iptables: unknown family %d", f)
 }
 
-// Save returns the nat table, then the filter table, as the save tool prints
-// them.
+// Save returns the nat, filter and mangle tables, in that order, as the save
+// tool prints them.
 //
-// Equivalent to: iptables-save -t nat; iptables-save -t filter
+// Equivalent to: iptables-save -t nat; iptables-save -t filter; iptables-save -t mangle
 func (t *IPTables) Save(f state.Family) (string, error) {
 	tools, err := t.tools(f)
 	if err != nil {
 		return "", err
 	}
 	var out strings.Builder
-	for _, table := range []string{"nat", "filter"} {
+	for _, table := range []string{"nat", "filter", "mangle"} {
 		s, err := t.run(tools.Save, nil, "-t", table)
 		if err != nil {
 			return "", err

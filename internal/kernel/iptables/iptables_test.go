@@ -21,7 +21,7 @@ func fakeTool(t *testing.T, dir, name, script string) string {
 	return p
 }
 
-func TestSaveRunsBothTables(t *testing.T) {
+func TestSaveRunsEveryTable(t *testing.T) {
 	dir := t.TempDir()
 	save := fakeTool(t, dir, "save", `echo "*$2"; echo "args: $*"; echo COMMIT`+"\n")
 	ipt := New(Config{IPv6: Tools{Save: save}})
@@ -29,7 +29,7 @@ func TestSaveRunsBothTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "*nat\nargs: -t nat\nCOMMIT\n*filter\nargs: -t filter\nCOMMIT\n"
+	want := "*nat\nargs: -t nat\nCOMMIT\n*filter\nargs: -t filter\nCOMMIT\n*mangle\nargs: -t mangle\nCOMMIT\n"
 	if out != want {
 		t.Errorf("Save = %q, want %q", out, want)
 	}

@@ -3,7 +3,9 @@
 package iptables
 
 import (
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,10 +105,10 @@ func roundTrip(t *testing.T, ipt *IPTables) {
 		if f == state.IPv6 {
 			notLocal = "! -s fd00:10:244::/56"
 		}
-		want := rules.Build(rules.Params{
-			Family: f, MasqueradeBit: 14, NotLocal: notLocal,
+		want := withoutIPVSMatch(t, rules.Build(rules.Params{
+			Family: f, MasqueradeBit: 14, NotLocal: notLocal, Local: strings.TrimPrefix(notLocal, "! "),
 			SetName: func(b string) string { return desired.SetName(b, f) },
-		})
+		}))
 		save, err := ipt.Save(f)
 		if err != nil {
 			t.Fatal(err)
@@ -143,4 +145,20 @@ func roundTrip(t *testing.T, ipt *IPTables) {
 			}
 		}
 	}
+}
+
+// withoutIPVSMatch drops the rules that match IPVS connections (-m ipvs)
+// when this kernel has no IPVS, as the development machines' kernels: the
+// xt_ipvs match needs it. The VM's end-to-end scenarios run them for real.
+func withoutIPVSMatch(t *testing.T, rs state.RuleSet) state.RuleSet {
+	if _, err := os.Stat("/proc/net/ip_vs"); err == nil {
+		return rs
+	}
+	t.Log("no IPVS in this kernel: rules with -m ipvs left out")
+	out := state.RuleSet{Jumps: rs.Jumps}
+	for _, c := range rs.Chains {
+		c.Rules = slices.DeleteFunc(slices.Clone(c.Rules), func(r string) bool { return strings.Contains(r, "-m ipvs ") })
+		out.Chains = append(out.Chains, c)
+	}
+	return out
 }

@@ -30,14 +30,16 @@ func nestedAttrs(data []byte, typ uint16) ([]nlbatch.Attr, error) {
 	return nil, fmt.Errorf("%w: no attribute %d in the message", nlbatch.ErrMalformed, typ)
 }
 
-// parseService decodes one message of a service dump. ok is false for a
-// firewall-mark service, which has no address and port to be keyed by.
+// parseService decodes one message of a service dump. A firewall-mark
+// service has no protocol, address and port: its key is the mark and the
+// family's unspecified address (state.FWMarkKey).
 func parseService(data []byte) (vs state.VirtualServer, ok bool, err error) {
 	attrs, err := nestedAttrs(data, cmdAttrService)
 	if err != nil {
 		return vs, false, err
 	}
 	var af uint16
+	var mark uint32
 	var addr, netmask []byte
 	for _, a := range attrs {
 		var good bool
@@ -53,10 +55,7 @@ func parseService(data []byte) (vs state.VirtualServer, ok bool, err error) {
 		case svcAttrPort:
 			vs.Key.Port, good = a.BE16()
 		case svcAttrFWMark:
-			var mark uint32
-			if mark, good = a.U32(); mark != 0 {
-				return vs, false, nil
-			}
+			mark, good = a.U32()
 		case svcAttrSchedName:
 			vs.Scheduler, good = a.String(), true
 		case svcAttrFlags:
@@ -75,8 +74,15 @@ func parseService(data []byte) (vs state.VirtualServer, ok bool, err error) {
 			return vs, false, fmt.Errorf("%w: service attribute %d of %d bytes", nlbatch.ErrMalformed, a.Type, len(a.Value))
 		}
 	}
-	if vs.Key.Addr, err = parseAddr(af, addr); err != nil {
-		return vs, false, err
+	switch {
+	case mark != 0 && af == unix.AF_INET6:
+		vs.Key = state.FWMarkKey(mark, state.IPv6)
+	case mark != 0:
+		vs.Key = state.FWMarkKey(mark, state.IPv4)
+	default:
+		if vs.Key.Addr, err = parseAddr(af, addr); err != nil {
+			return vs, false, err
+		}
 	}
 	if netmask != nil {
 		vs.PersistenceBits = decodeNetmask(af, netmask)

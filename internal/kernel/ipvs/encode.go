@@ -102,9 +102,13 @@ func appendService(m *nlbatch.Message, vs state.VirtualServer, full bool) error 
 	}
 	m.Begin(cmdAttrService)
 	m.U16(svcAttrAF, afOf(addr))
-	m.U16(svcAttrProtocol, uint16(vs.Key.Proto))
-	m.Attr(svcAttrAddr, addr.AsSlice())
-	m.BE16(svcAttrPort, vs.Key.Port)
+	if vs.Key.FWMark != 0 {
+		m.U32(svcAttrFWMark, vs.Key.FWMark) // keyed by family and mark only
+	} else {
+		m.U16(svcAttrProtocol, uint16(vs.Key.Proto))
+		m.Attr(svcAttrAddr, addr.AsSlice())
+		m.BE16(svcAttrPort, vs.Key.Port)
+	}
 	if full {
 		if vs.Scheduler == "" {
 			return fmt.Errorf("%w: virtual server %s without a scheduler", errEncode, vs.Key)

@@ -89,7 +89,7 @@ func TestServiceWireFormat(t *testing.T) {
 	}
 }
 
-func TestParseServiceMasksHashedAndSkipsFWMark(t *testing.T) {
+func TestParseServiceMasksHashedAndKeysFWMark(t *testing.T) {
 	m := nlbatch.NewMessage(testFamily, 0).Header([]byte{cmdNewService, 1, 0, 0}).
 		Begin(cmdAttrService).
 		U16(svcAttrAF, unix.AF_INET).U16(svcAttrProtocol, 6).
@@ -100,10 +100,44 @@ func TestParseServiceMasksHashedAndSkipsFWMark(t *testing.T) {
 	if err != nil || !ok || vs.Flags != state.FlagPersistent {
 		t.Errorf("parseService = %+v, %v, %v; want flags 1", vs, ok, err)
 	}
-	m = nlbatch.NewMessage(testFamily, 0).Header([]byte{cmdNewService, 1, 0, 0}).
-		Begin(cmdAttrService).U16(svcAttrAF, unix.AF_INET).U32(svcAttrFWMark, 7).End()
-	if _, ok, err := parseService(body(t, m.Bytes())); ok || err != nil {
-		t.Errorf("fwmark service: ok %v, err %v; want skipped", ok, err)
+	// the kernel dumps a firewall-mark service with its family and mark only
+	for af, want := range map[uint16]state.VSKey{unix.AF_INET: state.FWMarkKey(7, state.IPv4), unix.AF_INET6: state.FWMarkKey(7, state.IPv6)} {
+		m = nlbatch.NewMessage(testFamily, 0).Header([]byte{cmdNewService, 1, 0, 0}).
+			Begin(cmdAttrService).U16(svcAttrAF, af).U32(svcAttrFWMark, 7).String(svcAttrSchedName, "rr").End()
+		if vs, ok, err := parseService(body(t, m.Bytes())); !ok || err != nil || vs.Key != want {
+			t.Errorf("fwmark service (af %d): %+v, ok %v, err %v; want key %v", af, vs, ok, err, want)
+		}
+	}
+}
+
+// TestFWMarkServiceWireFormat: a firewall-mark service is sent as its
+// family and mark, without protocol, address and port (the kernel refuses
+// both at once), and its destinations are dumped by the same key.
+func TestFWMarkServiceWireFormat(t *testing.T) {
+	vs := state.VirtualServer{Key: state.FWMarkKey(0x12, state.IPv6), Scheduler: "rr"}
+	req, err := encodeOp(testFamily, kernel.IPVSOp{Cmd: kernel.AddService, VS: vs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := nestedAttrs(body(t, req), cmdAttrService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byType := map[uint16][]byte{}
+	for _, a := range attrs {
+		byType[a.Type] = a.Value
+	}
+	if string(byType[svcAttrAF]) != string([]byte{unix.AF_INET6, 0}) || string(byType[svcAttrFWMark]) != string(binary.NativeEndian.AppendUint32(nil, 0x12)) {
+		t.Errorf("af %v, mark %v", byType[svcAttrAF], byType[svcAttrFWMark])
+	}
+	for _, typ := range []uint16{svcAttrProtocol, svcAttrAddr, svcAttrPort} {
+		if _, ok := byType[typ]; ok {
+			t.Errorf("attribute %d sent with a firewall mark", typ)
+		}
+	}
+	got, ok, err := parseService(body(t, req))
+	if !ok || err != nil || !got.SameConfig(vs) {
+		t.Errorf("round trip: %+v, %v, %v", got, ok, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -57,6 +58,26 @@ func TestAgainstRealAPIServer(t *testing.T) {
 	}
 	// the API server's own Service comes first
 	within("default/kubernetes", 10*time.Second, func(s string) bool { return strings.Contains(s, "-A -t 10.96.0.1:443 -s rr") })
+
+	// the ServiceCIDR the API server made from --service-cluster-ip-range,
+	// then one more, reach KUBE-SERVICE-CIDRS
+	sets := func(what string, want string) {
+		t.Helper()
+		start := time.Now()
+		for !strings.Contains(fk.IPSet.Save(), want) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s: no %q in the ipsets after 10s:\n%s", what, want, fk.IPSet.Save())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Logf("%s: %v", what, time.Since(start).Round(time.Millisecond))
+	}
+	sets("ServiceCIDR kubernetes", "add KUBE-SERVICE-CIDRS 10.96.0.0/16")
+	extra := &networking.ServiceCIDR{ObjectMeta: metav1.ObjectMeta{Name: "extra"}, Spec: networking.ServiceCIDRSpec{CIDRs: []string{"10.97.0.0/24"}}}
+	if _, err := client.NetworkingV1().ServiceCIDRs().Create(ctx, extra, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sets("ServiceCIDR extra", "add KUBE-SERVICE-CIDRS 10.97.0.0/24")
 
 	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
 		Spec: v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80, Protocol: v1.ProtocolTCP}}}}

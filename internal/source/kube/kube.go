@@ -1,7 +1,8 @@
 // Package kube feeds the proxier from an API server through client-go shared
 // informers: Services and EndpointSlices (minus those another proxy handles
 // and headless ones, filtered by label selector at the server so they are
-// never cached) and this node's Node object.
+// never cached), this node's Node object and, where the API server has them,
+// the ServiceCIDRs.
 package kube
 
 import (
@@ -40,6 +41,7 @@ type Config struct {
 	QPS                float32
 	Burst              int32
 	ContentType        string
+	AcceptContentTypes string
 	NodeName           string
 	// ResyncPeriod is the informers' resync (configSyncPeriod).
 	ResyncPeriod time.Duration
@@ -90,7 +92,7 @@ func New(cfg Config) (*Source, error) {
 			"ClusterIP, which only a running service proxy serves; on a fresh or rebooted node this cannot connect. "+
 			"Set clientConnection.kubeconfig or --master to the control-plane endpoint", zap.String("server", rc.Host))
 	}
-	rc.QPS, rc.Burst, rc.ContentType = cfg.QPS, int(cfg.Burst), cfg.ContentType
+	rc.QPS, rc.Burst, rc.ContentType, rc.AcceptContentTypes = cfg.QPS, int(cfg.Burst), cfg.ContentType, cfg.AcceptContentTypes
 	rc.UserAgent = "ipvs-proxy"
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -161,6 +163,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 		{svcInf, handler(func(o *v1.Service) { sink.UpsertService(o) }, func(o *v1.Service) { sink.DeleteService(o.Namespace, o.Name) })},
 		{esInf, handler(func(o *discovery.EndpointSlice) { sink.UpsertSlice(o) }, func(o *discovery.EndpointSlice) { sink.DeleteSlice(o.Namespace, o.Name) })},
 		{nodeInf, handler(func(o *v1.Node) {
+			s.eligibility(Eligibility(o))
 			sink.SetNode(NodeInfo(o))
 			select {
 			case nodeSeen <- struct{}{}:
@@ -168,7 +171,12 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			}
 		}, func(o *v1.Node) {
 			s.cfg.Log.Warn("this node's Node object was deleted; keeping its last known state", zap.String("node", o.Name))
+			s.eligibility(false, "the Node object was deleted")
 		})},
+	}
+	synced := []cache.InformerSynced{svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced}
+	if cidrInf := s.serviceCIDRs(sink); cidrInf != nil {
+		synced = append(synced, cidrInf.HasSynced)
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
@@ -186,7 +194,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	defer factory.Shutdown()
 	defer nodeFactory.Shutdown()
 	s.cfg.Log.Info("waiting for informers to sync", zap.String("labelSelector", ProxyLabelSelector()))
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil // ctx done
 	}
 	select {
@@ -262,12 +270,16 @@ func (s *Source) probe(ctx context.Context) error {
 // NodeInfo extracts what compute needs from a Node object.
 func NodeInfo(n *v1.Node) desired.Node {
 	out := desired.Node{Name: n.Name, Labels: n.Labels}
-	for _, a := range n.Status.Addresses {
-		if a.Type != v1.NodeInternalIP {
-			continue
-		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil {
-			out.PrimaryAddresses = append(out.PrimaryAddresses, ip.Unmap())
+	// InternalIPs first, then ExternalIPs, as kube-proxy orders them when it
+	// picks the node's primary address of each family (GetNodeHostIPs).
+	for _, typ := range []v1.NodeAddressType{v1.NodeInternalIP, v1.NodeExternalIP} {
+		for _, a := range n.Status.Addresses {
+			if a.Type != typ {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				out.PrimaryAddresses = append(out.PrimaryAddresses, ip.Unmap())
+			}
 		}
 	}
 	cidrs := n.Spec.PodCIDRs

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"net"
+	"net/netip"
 	"net/url"
 	"sync"
 	"testing"
@@ -87,6 +88,7 @@ func (s *syncedSink) DeleteService(string, string)         {}
 func (s *syncedSink) UpsertSlice(*discovery.EndpointSlice) {}
 func (s *syncedSink) DeleteSlice(string, string)           {}
 func (s *syncedSink) SetNode(desired.Node)                 {}
+func (s *syncedSink) SetServiceCIDRs([]netip.Prefix)       {}
 func (s *syncedSink) SetSynced()                           { s.once.Do(func() { close(s.synced) }) }
 
 // relay forwards TCP connections to target; while paused it forwards

@@ -201,6 +201,9 @@ func apiserverArgs(opts Options, c *credentials, etcdURL string, port int, certD
 		"--service-account-signing-key-file=" + c.SAKeyFile,
 		"--service-cluster-ip-range=" + opts.ServiceCIDR,
 		"--profiling=false",
+		// as in kubeadm's clusters: node agents like kube-proxy (and ipvs-proxy's DaemonSet) run privileged, and
+		// the server-side dry runs of the deployment manifests must be judged as a real cluster would
+		"--allow-privileged=true",
 	}, opts.ExtraArgs...)
 }
 

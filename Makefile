@@ -5,19 +5,15 @@ BIN     := $(OUT)/bin
 
 export CGO_ENABLED ?= 0
 
-IMAGE   ?= ghcr.io/ipvs-proxy/ipvs-proxy:dev
+# The release (VERSION file) and git commit, stamped into the binary: ipvs-proxy version.
+LDFLAGS  = $(shell scripts/lib/version.sh ldflags)
 
-# Version stamping: `ipvs-proxy version`, the startup line and ipvsproxy_build_info say what was built.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Version=$(VERSION) -X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Commit=$(COMMIT)
-
-.PHONY: all build test unit lint e2e demo bench image clean
+.PHONY: all build test unit lint e2e cluster-e2e conformance demo bench image clean
 
 all: build
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ipvs-proxy ./cmd/ipvs-proxy
 
 ## test: everything CI runs: static checks, unit tests (race), then the VM end-to-end suite.
 test: lint unit e2e
@@ -32,6 +28,16 @@ unit:
 e2e:
 	scripts/e2e.sh
 
+## cluster-e2e: a real cluster (control plane on the host, a user-mode Linux node with containerd and a kubelet);
+## deploys manifests/ with the image of make image as the README says. CLUSTER_RUN=regexp selects scenarios.
+cluster-e2e:
+	scripts/cluster.sh
+
+## conformance: Kubernetes' e2e suite (Services, sig-network conformance) against ipvs-proxy on that cluster;
+## result in docs/conformance.md. CONFORMANCE_SET=ci runs the handful make test runs.
+conformance:
+	scripts/conformance.sh
+
 ## demo: boots the VM and runs ipvs-proxy on examples/, showing ipvsadm -Ln and traffic through the VIPs.
 demo:
 	scripts/demo.sh
@@ -40,10 +46,10 @@ demo:
 bench:
 	scripts/bench.sh
 
-## image: the DaemonSet's container image (needs docker or another builder; none runs on this project's dev machines).
+## image: the DaemonSet's image as an OCI archive, _output/image/ipvs-proxy.oci.tar, without a Docker daemon
+## (manifests/Dockerfile builds the same one with Docker). Tagged with VERSION, the tag the manifests pin.
 image:
-	@command -v docker >/dev/null || { echo "make image: no docker here; build manifests/Dockerfile where a container builder runs"; exit 1; }
-	docker build -f manifests/Dockerfile -t $(IMAGE) .
+	scripts/image/build.sh
 
 clean:
 	rm -rf $(OUT)

@@ -64,9 +64,9 @@ func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
 // valueSets are the chart configurations rendered and applied: the
 // defaults, kube-proxy's ConfigMap, and everything on.
 var valueSets = map[string][]string{
-	"defaults":           nil,
+	"defaults":           {"--set", "apiServer=https://10.0.0.1:6443"},
 	"kube-proxy-config":  {"--set", "kubeProxyConfigMap.use=true"},
-	"monitoring-enabled": {"--set", "metrics.service.enabled=true,metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,config.metricsBindAddress=0.0.0.0:10249", "--set-json", `extraArgs=["--traffic-metrics-period=30s"]`},
+	"monitoring-enabled": {"--set", "apiServer=https://10.0.0.1:6443,metrics.service.enabled=true,metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,config.metricsBindAddress=0.0.0.0:10249", "--set-json", `extraArgs=["--traffic-metrics-period=30s"]`},
 }
 
 func render(t *testing.T, values []string) []byte {
@@ -112,10 +112,10 @@ func decode(t *testing.T, doc []byte, obj any) {
 // TestChartRenders: the chart's ConfigMap holds a valid KubeProxyConfiguration,
 // its DaemonSet reads it (or kube-proxy's), its pods carry k8s-app:
 // kube-proxy while its selector never matches kube-proxy's pods, and its
-// ClusterRole is exactly manifests/clusterrole.yaml's.
+// ClusterRole is exactly manifests/base/clusterrole.yaml's.
 func TestChartRenders(t *testing.T) {
 	var want rbacv1.ClusterRole
-	b, err := os.ReadFile("../manifests/clusterrole.yaml")
+	b, err := os.ReadFile("../manifests/base/clusterrole.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +130,9 @@ func TestChartRenders(t *testing.T) {
 			if err != nil || !sel.Matches(pod) || sel.Matches(labels.Set{"k8s-app": "kube-proxy"}) || pod["k8s-app"] != "kube-proxy" {
 				t.Errorf("selector %v, pod labels %v: want the pods labelled k8s-app: kube-proxy, selected by other labels", sel, pod)
 			}
+			if m := ds.Spec.Template.Spec.Containers[0].VolumeMounts[0]; m.Name != "config" || m.MountPath != "/var/lib/kube-proxy" {
+				t.Errorf("the ConfigMap is mounted as %s at %s, want config at /var/lib/kube-proxy (kubeadm's paths)", m.Name, m.MountPath)
+			}
 			cm := ds.Spec.Template.Spec.Volumes[0].ConfigMap.Name
 			if name == "kube-proxy-config" {
 				if cm != "kube-proxy" || objs["ConfigMap/ipvs-proxy"] != nil {
@@ -138,14 +141,19 @@ func TestChartRenders(t *testing.T) {
 			} else {
 				var m v1.ConfigMap
 				decode(t, objs["ConfigMap/"+cm], &m)
-				if _, _, err := config.Parse([]byte(m.Data["config.conf"])); err != nil {
-					t.Errorf("the chart's config.conf: %v", err)
+				cfg, _, err := config.Parse([]byte(m.Data["config.conf"]))
+				if err != nil {
+					t.Fatalf("the chart's config.conf: %v", err)
+				}
+				// kubeadm's shape, mounted where kubeadm's config.conf looks for its kubeconfig
+				if cfg.Kubeconfig != "/var/lib/kube-proxy/kubeconfig.conf" || !strings.Contains(m.Data["kubeconfig.conf"], "https://10.0.0.1:6443") {
+					t.Errorf("the chart's ConfigMap must carry kubeconfig.conf with apiServer, named by config.conf: %q\n%s", cfg.Kubeconfig, m.Data["kubeconfig.conf"])
 				}
 			}
 			var role rbacv1.ClusterRole
 			decode(t, objs["ClusterRole/ipvs-proxy"], &role)
 			if !reflect.DeepEqual(role.Rules, want.Rules) {
-				t.Errorf("the chart's ClusterRole rules differ from manifests/clusterrole.yaml:\n%v\n%v", role.Rules, want.Rules)
+				t.Errorf("the chart's ClusterRole rules differ from manifests/base/clusterrole.yaml:\n%v\n%v", role.Rules, want.Rules)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ var kubeadmProxyPodLabels = labels.Set{"k8s-app": "kube-proxy"}
 // can run side by side during a migration.
 func TestDaemonSetLabels(t *testing.T) {
 	var ds appsv1.DaemonSet
-	decodeStrict(t, "daemonset.yaml", &ds)
+	decodeStrict(t, "base/daemonset.yaml", &ds)
 	pod := labels.Set(ds.Spec.Template.Labels)
 	if pod["k8s-app"] != "kube-proxy" {
 		t.Errorf("pod labels %v: want k8s-app: kube-proxy, which kube-prometheus-stack's kube-proxy Service selects", pod)

@@ -1,34 +1,256 @@
-// Package manifests_test checks the deployment manifests: every file decodes
-// strictly into the Kubernetes API types, the embedded KubeProxyConfiguration
-// is valid, and the ClusterRole grants exactly what the code uses.
+// Package manifests_test checks the deployment manifests as kubectl sees them: every variant (manifests/ and each
+// directory under overlays/) builds with kustomize, the kubectl kustomize library; every object decodes strictly
+// into the Kubernetes API types; the files the kubelet would mount hold a valid KubeProxyConfiguration whose
+// kubeconfig path exists in the container; and the ClusterRole grants exactly what the code uses.
 package manifests_test
 
 import (
-	"context"
-	"net/netip"
+	"bytes"
 	"os"
+	"path/filepath"
 	"slices"
-	"sort"
+	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/clientcmd"
 	k8sjson "sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
-
-	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/source/kube"
 )
 
-type kustomization struct {
-	Resources []string `json:"resources"`
+// variant is what one kustomization directory builds.
+type variant struct {
+	dir        string
+	daemonSet  *appsv1.DaemonSet
+	configMaps []*v1.ConfigMap
+	roles      []*rbacv1.ClusterRole
+	kinds      []string
+}
+
+// variants returns manifests/ and every overlay, each built the way `kubectl kustomize DIR` builds it.
+func variants(t *testing.T) []*variant {
+	t.Helper()
+	overlays, err := filepath.Glob("overlays/*/kustomization.yaml")
+	if err != nil || len(overlays) == 0 {
+		t.Fatalf("no overlays/*/kustomization.yaml: %v", err)
+	}
+	dirs := []string{"."}
+	for _, o := range overlays {
+		dirs = append(dirs, filepath.Dir(o))
+	}
+	var out []*variant
+	for _, dir := range dirs {
+		out = append(out, build(t, dir))
+	}
+	return out
+}
+
+// build runs kustomize on dir and decodes every object it yields strictly into its API type.
+func build(t *testing.T, dir string) *variant {
+	t.Helper()
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v", dir, err)
+	}
+	v := &variant{dir: dir}
+	for _, res := range resMap.Resources() {
+		js, err := res.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := res.GetKind()
+		v.kinds = append(v.kinds, kind)
+		var obj any
+		switch kind {
+		case "DaemonSet":
+			v.daemonSet = &appsv1.DaemonSet{}
+			obj = v.daemonSet
+		case "ConfigMap":
+			cm := &v1.ConfigMap{}
+			v.configMaps = append(v.configMaps, cm)
+			obj = cm
+		case "ClusterRole":
+			role := &rbacv1.ClusterRole{}
+			v.roles = append(v.roles, role)
+			obj = role
+		case "ClusterRoleBinding":
+			obj = &rbacv1.ClusterRoleBinding{}
+		case "ServiceAccount":
+			obj = &v1.ServiceAccount{}
+		default:
+			t.Fatalf("%s: unexpected kind %q", dir, kind)
+		}
+		strict, err := k8sjson.UnmarshalStrict(js, obj)
+		if err != nil || len(strict) > 0 {
+			t.Fatalf("%s: %s %s: %v %v", dir, kind, res.GetName(), err, strict)
+		}
+	}
+	if v.daemonSet == nil {
+		t.Fatalf("%s: no DaemonSet", dir)
+	}
+	return v
+}
+
+func TestEveryVariantBuilds(t *testing.T) {
+	for _, v := range variants(t) {
+		slices.Sort(v.kinds)
+		want := []string{"ClusterRole", "ClusterRoleBinding", "DaemonSet", "ServiceAccount"}
+		if v.dir == "." {
+			want = []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet", "ServiceAccount"}
+		}
+		if !slices.Equal(v.kinds, want) {
+			t.Errorf("%s builds %v, want %v", v.dir, v.kinds, want)
+		}
+		if v.daemonSet.Namespace != "kube-system" {
+			t.Errorf("%s: DaemonSet in namespace %q", v.dir, v.daemonSet.Namespace)
+		}
+	}
+}
+
+func TestDaemonSetWiring(t *testing.T) {
+	version, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantImage := "ghcr.io/ipvs-proxy/ipvs-proxy:" + strings.TrimSpace(string(version))
+	for _, v := range variants(t) {
+		spec := v.daemonSet.Spec.Template.Spec
+		if !spec.HostNetwork || spec.ServiceAccountName != "ipvs-proxy" {
+			t.Errorf("%s: the DaemonSet must use the host network and the ipvs-proxy ServiceAccount", v.dir)
+		}
+		// Cluster DNS is a Service this daemon programs: resolving through it would be a circle on a fresh node.
+		if spec.DNSPolicy != v1.DNSDefault {
+			t.Errorf("%s: dnsPolicy %q, want Default (the node's resolvers)", v.dir, spec.DNSPolicy)
+		}
+		c := spec.Containers[0]
+		if c.Image != wantImage {
+			t.Errorf("%s: image %q, want %q (what make image builds from VERSION)", v.dir, c.Image, wantImage)
+		}
+		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/livez" {
+			t.Errorf("%s: liveness must probe /livez", v.dir)
+		}
+		// a slow start (a starved node) must not be taken for a stuck daemon
+		if c.StartupProbe == nil || c.StartupProbe.HTTPGet.Path != "/livez" || c.LivenessProbe.InitialDelaySeconds != 0 {
+			t.Errorf("%s: a startup probe on /livez must hold the liveness probe back until the daemon serves", v.dir)
+		}
+		for _, want := range []string{"config", "lib-modules", "xtables-lock"} {
+			if !slices.ContainsFunc(c.VolumeMounts, func(m v1.VolumeMount) bool { return m.Name == want }) {
+				t.Errorf("%s: volume %s not mounted", v.dir, want)
+			}
+		}
+	}
+}
+
+// TestConfigFilesAsMounted lays out each variant's ConfigMap the way the kubelet mounts it (a file per key under
+// the mount path) and follows the paths the daemon follows: --config, then clientConnection.kubeconfig, then the
+// ServiceAccount token and CA the kubeconfig names. The overlay gets a ConfigMap exactly like the one kubeadm
+// writes (testdata/kubeadm-kube-proxy.yaml).
+func TestConfigFilesAsMounted(t *testing.T) {
+	var kubeadm v1.ConfigMap
+	decodeStrict(t, "testdata/kubeadm-kube-proxy.yaml", &kubeadm)
+	for _, v := range variants(t) {
+		spec := v.daemonSet.Spec.Template.Spec
+		vol := spec.Volumes[0]
+		cm := kubeadm
+		if len(v.configMaps) == 1 {
+			cm = *v.configMaps[0]
+		}
+		if vol.ConfigMap == nil || vol.ConfigMap.Name != cm.Name {
+			t.Errorf("%s: volume 0 is %+v, want ConfigMap %s", v.dir, vol.VolumeSource, cm.Name)
+			continue
+		}
+		files := mountedFiles(t, spec.Containers[0], vol.Name, cm)
+		checkMountedConfig(t, v.dir, spec.Containers[0].Command, files)
+	}
+}
+
+// mountedFiles returns the container's files from cm (path -> content) and the projected ServiceAccount files.
+func mountedFiles(t *testing.T, c v1.Container, volume string, cm v1.ConfigMap) map[string]string {
+	t.Helper()
+	files := map[string]string{
+		"/var/run/secrets/kubernetes.io/serviceaccount/token":  "token",
+		"/var/run/secrets/kubernetes.io/serviceaccount/ca.crt": "ca",
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name != volume {
+			continue
+		}
+		for key, data := range cm.Data {
+			files[filepath.Join(m.MountPath, key)] = data
+		}
+	}
+	return files
+}
+
+func checkMountedConfig(t *testing.T, dir string, command []string, files map[string]string) {
+	t.Helper()
+	var configPath string
+	for _, arg := range command {
+		if p, ok := strings.CutPrefix(arg, "--config="); ok {
+			configPath = p
+		}
+	}
+	data, ok := files[configPath]
+	if !ok {
+		t.Errorf("%s: --config=%s is not a mounted file (%v)", dir, configPath, keys(files))
+		return
+	}
+	cfg := parseConfig(t, dir, data)
+	kubeconfig, ok := files[cfg.Kubeconfig]
+	if !ok {
+		t.Errorf("%s: clientConnection.kubeconfig %q is not a mounted file (%v)", dir, cfg.Kubeconfig, keys(files))
+		return
+	}
+	kc, err := clientcmd.Load([]byte(kubeconfig))
+	if err != nil {
+		t.Errorf("%s: %s: %v", dir, cfg.Kubeconfig, err)
+		return
+	}
+	for name, user := range kc.AuthInfos {
+		if _, ok := files[user.TokenFile]; !ok {
+			t.Errorf("%s: kubeconfig user %s: tokenFile %q is not in the pod", dir, name, user.TokenFile)
+		}
+	}
+	for name, cluster := range kc.Clusters {
+		if _, ok := files[cluster.CertificateAuthority]; !ok {
+			t.Errorf("%s: kubeconfig cluster %s: certificate-authority %q is not in the pod", dir, name, cluster.CertificateAuthority)
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDefaultKubeconfigNeedsServer: ipvs-proxy's own kubeconfig.conf ships without a server, so that a pod
+// applied without setting it stops at once, naming the problem, instead of waiting forever for the kubernetes
+// Service's ClusterIP that nothing serves on a fresh node.
+func TestDefaultKubeconfigNeedsServer(t *testing.T) {
+	v := build(t, ".")
+	kc, err := clientcmd.Load([]byte(v.configMaps[0].Data["kubeconfig.conf"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
+	if err == nil || !strings.Contains(err.Error(), "no server") {
+		t.Fatalf("an empty server must be refused, got %v", err)
+	}
+	kc.Clusters["default"].Server = "https://192.0.2.10:6443"
+	// Only in the pod:
+	kc.Clusters["default"].CertificateAuthority = ""
+	kc.AuthInfos["default"].TokenFile = ""
+	if _, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig(); err != nil {
+		t.Fatalf("with a server set: %v", err)
+	}
 }
 
 // decodeStrict decodes a YAML file into obj, failing on unknown or duplicate fields.
@@ -38,7 +260,7 @@ func decodeStrict(t *testing.T, path string, obj any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := yaml.YAMLToJSON(data)
+	js, err := yaml.YAMLToJSON(bytes.TrimSpace(data))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -47,169 +269,3 @@ func decodeStrict(t *testing.T, path string, obj any) {
 		t.Fatalf("%s: %v %v", path, err, strict)
 	}
 }
-
-func TestManifestsDecodeStrictly(t *testing.T) {
-	var k kustomization
-	data, _ := os.ReadFile("kustomization.yaml")
-	if err := yaml.Unmarshal(data, &k); err != nil || len(k.Resources) == 0 {
-		t.Fatalf("kustomization.yaml: %v", err)
-	}
-	kinds := map[string]func() any{
-		"ServiceAccount":     func() any { return &v1.ServiceAccount{} },
-		"ClusterRole":        func() any { return &rbacv1.ClusterRole{} },
-		"ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
-		"ConfigMap":          func() any { return &v1.ConfigMap{} },
-		"DaemonSet":          func() any { return &appsv1.DaemonSet{} },
-	}
-	seen := map[string]bool{}
-	for _, r := range k.Resources {
-		var meta struct{ Kind string }
-		data, err := os.ReadFile(r)
-		if err != nil {
-			t.Fatalf("kustomization lists %s: %v", r, err)
-		}
-		_ = yaml.Unmarshal(data, &meta)
-		newObj, ok := kinds[meta.Kind]
-		if !ok {
-			t.Fatalf("%s: unexpected kind %q", r, meta.Kind)
-		}
-		decodeStrict(t, r, newObj())
-		seen[meta.Kind] = true
-	}
-	if len(seen) != len(kinds) {
-		t.Fatalf("kustomization resources cover %v, want all of %v", seen, kinds)
-	}
-}
-
-func TestConfigMapHoldsValidConfig(t *testing.T) {
-	var cm v1.ConfigMap
-	decodeStrict(t, "configmap.yaml", &cm)
-	cfg, rep, err := config.Parse([]byte(cm.Data["config.conf"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Warnings) > 0 || len(rep.Infos) > 0 {
-		t.Errorf("config.conf notes: %v %v", rep.Warnings, rep.Infos)
-	}
-	if cfg.IPVS.Scheduler != "rr" {
-		t.Errorf("scheduler %q", cfg.IPVS.Scheduler)
-	}
-}
-
-func TestDaemonSetWiring(t *testing.T) {
-	var ds appsv1.DaemonSet
-	decodeStrict(t, "daemonset.yaml", &ds)
-	spec := ds.Spec.Template.Spec
-	if !spec.HostNetwork || spec.ServiceAccountName != "ipvs-proxy" {
-		t.Error("the DaemonSet must use the host network and the ipvs-proxy ServiceAccount")
-	}
-	c := spec.Containers[0]
-	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/livez" {
-		t.Error("liveness must probe /livez")
-	}
-	if !slices.Contains(c.Command, "--config=/var/lib/ipvs-proxy/config.conf") {
-		t.Errorf("command %v does not read the mounted config", c.Command)
-	}
-	mounts := map[string]string{}
-	for _, m := range c.VolumeMounts {
-		mounts[m.Name] = m.MountPath
-	}
-	if spec.Volumes[0].Name != "config" || spec.Volumes[0].ConfigMap == nil {
-		t.Fatal("volume 0 must be the config ConfigMap (the overlay patches it by index)")
-	}
-	for _, want := range []string{"config", "lib-modules", "xtables-lock"} {
-		if mounts[want] == "" {
-			t.Errorf("volume %s not mounted", want)
-		}
-	}
-}
-
-// TestClusterRoleGrantsExactlyWhatIsUsed runs the API server source against
-// a recording fake client and compares the requests it makes (plus the
-// Event writes of the reporter) with the ClusterRole's rules.
-func TestClusterRoleGrantsExactlyWhatIsUsed(t *testing.T) {
-	var role rbacv1.ClusterRole
-	decodeStrict(t, "clusterrole.yaml", &role)
-	granted := map[string]bool{}
-	for _, r := range role.Rules {
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				for _, v := range r.Verbs {
-					granted[g+"/"+res+":"+v] = true
-				}
-			}
-		}
-	}
-
-	client := fake.NewSimpleClientset(&v1.Service{})
-	// the API server has ServiceCIDRs (networking.k8s.io/v1), so they are watched
-	client.Resources = []*metav1.APIResourceList{{GroupVersion: "networking.k8s.io/v1",
-		APIResources: []metav1.APIResource{{Name: "servicecidrs", Kind: "ServiceCIDR"}}}}
-	src := kube.NewWithClient(kube.Config{NodeName: "node-1", NodeWait: 10 * time.Millisecond}, client)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	sink := &nullSink{synced: make(chan struct{})}
-	go func() { defer close(done); _ = src.Run(ctx, sink) }()
-	select {
-	case <-sink.synced:
-	case <-time.After(10 * time.Second):
-		t.Fatal("source never synced")
-	}
-	ev := src.Reporter()
-	ev.Start(ctx)
-	svc := &v1.Service{}
-	svc.Namespace, svc.Name = "default", "web"
-	_, _ = client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && !hasAction(client.Actions(), "create", "events") {
-		ev.ServiceErrors("default/web", []error{os.ErrInvalid})
-		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	<-done
-
-	used := map[string]bool{}
-	for _, a := range client.Actions() {
-		if a.GetVerb() == "create" && a.GetResource().Resource == "services" {
-			continue // the test's own request
-		}
-		if a.GetResource().Resource == "resource" {
-			continue // discovery, which every client may read (system:discovery)
-		}
-		used[a.GetResource().Group+"/"+a.GetResource().Resource+":"+a.GetVerb()] = true
-	}
-	// client-go's event broadcaster patches an Event when it repeats (a series)
-	used["events.k8s.io/events:patch"] = true
-	var extra, missing []string
-	for g := range granted {
-		if !used[g] {
-			extra = append(extra, g)
-		}
-	}
-	for u := range used {
-		if !granted[u] {
-			missing = append(missing, u)
-		}
-	}
-	sort.Strings(extra)
-	sort.Strings(missing)
-	if len(extra) > 0 || len(missing) > 0 {
-		t.Errorf("ClusterRole grants unused %v and lacks used %v", extra, missing)
-	}
-}
-
-func hasAction(actions []k8stesting.Action, verb, resource string) bool {
-	return slices.ContainsFunc(actions, func(a k8stesting.Action) bool {
-		return a.GetVerb() == verb && a.GetResource().Resource == resource
-	})
-}
-
-type nullSink struct{ synced chan struct{} }
-
-func (*nullSink) UpsertService(*v1.Service)            {}
-func (*nullSink) DeleteService(string, string)         {}
-func (*nullSink) UpsertSlice(*discovery.EndpointSlice) {}
-func (*nullSink) DeleteSlice(string, string)           {}
-func (*nullSink) SetNode(desired.Node)                 {}
-func (*nullSink) SetServiceCIDRs([]netip.Prefix)       {}
-func (s *nullSink) SetSynced()                         { close(s.synced) }

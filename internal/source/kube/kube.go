@@ -85,6 +85,13 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Kubeconfig == "" && cfg.Master == "" && cfg.Log != nil {
+		// In-cluster config dials the kubernetes Service's ClusterIP: on a node where no service proxy has
+		// programmed it yet (fresh or rebooted), that address leads nowhere and the informers never sync.
+		cfg.Log.Warn("no kubeconfig or --master: reaching the API server through the kubernetes Service's "+
+			"ClusterIP, which only a running service proxy serves; on a fresh or rebooted node this cannot connect. "+
+			"Set clientConnection.kubeconfig or --master to the control-plane endpoint", zap.String("server", rc.Host))
+	}
 	rc.QPS, rc.Burst, rc.ContentType, rc.AcceptContentTypes = cfg.QPS, int(cfg.Burst), cfg.ContentType, cfg.AcceptContentTypes
 	rc.UserAgent = "ipvs-proxy"
 	client, err := kubernetes.NewForConfig(rc)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -28,7 +29,9 @@ type credentials struct {
 	SAKeyFile string // RSA key that signs and verifies service account tokens
 	TokenFile string // --token-auth-file: one token for an admin in system:masters
 	Token     string
-	caPEM     []byte
+	// UserTokens are the tokens of the extra users, by name.
+	UserTokens map[string]string
+	caPEM      []byte
 }
 
 // certValidity is long enough for a benchmark left running; the certificates never leave the temp directory.
@@ -36,8 +39,8 @@ const certValidity = 30 * 24 * time.Hour
 
 // writeCredentials generates a CA, a serving certificate valid for 127.0.0.1, localhost, the in-cluster names of
 // the kubernetes Service and its ClusterIP (the first address of serviceCIDR) and sanIPs, a service account key
-// and an admin token, and writes them into dir.
-func writeCredentials(dir string, sanIPs []net.IP, serviceCIDR string) (*credentials, error) {
+// an admin token and one token per user, and writes them into dir.
+func writeCredentials(dir string, sanIPs []net.IP, serviceCIDR string, users []User) (*credentials, error) {
 	prefix, err := netip.ParsePrefix(serviceCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("service CIDR: %w", err)
@@ -100,18 +103,30 @@ func writeCredentials(dir string, sanIPs []net.IP, serviceCIDR string) (*credent
 		return nil, err
 	}
 
-	tokenBytes := make([]byte, 24)
-	if _, err := rand.Read(tokenBytes); err != nil {
+	token, err := newToken()
+	if err != nil {
 		return nil, err
 	}
+	// token,user,uid,"groups": system:masters is allowed everything under any authorizer.
+	tokens := token + `,admin,admin,"system:masters"` + "\n"
+	userTokens := map[string]string{}
+	for _, u := range users {
+		t, err := newToken()
+		if err != nil {
+			return nil, err
+		}
+		userTokens[u.Name] = t
+		tokens += fmt.Sprintf("%s,%s,%s,%q\n", t, u.Name, u.Name, strings.Join(u.Groups, ","))
+	}
 	c := &credentials{
-		CAFile:    filepath.Join(dir, "ca.crt"),
-		CertFile:  filepath.Join(dir, "apiserver.crt"),
-		KeyFile:   filepath.Join(dir, "apiserver.key"),
-		SAKeyFile: filepath.Join(dir, "service-account.key"),
-		TokenFile: filepath.Join(dir, "tokens.csv"),
-		Token:     hex.EncodeToString(tokenBytes),
-		caPEM:     pemBlock("CERTIFICATE", caDER),
+		CAFile:     filepath.Join(dir, "ca.crt"),
+		CertFile:   filepath.Join(dir, "apiserver.crt"),
+		KeyFile:    filepath.Join(dir, "apiserver.key"),
+		SAKeyFile:  filepath.Join(dir, "service-account.key"),
+		TokenFile:  filepath.Join(dir, "tokens.csv"),
+		Token:      token,
+		UserTokens: userTokens,
+		caPEM:      pemBlock("CERTIFICATE", caDER),
 	}
 	files := []struct {
 		path string
@@ -121,8 +136,7 @@ func writeCredentials(dir string, sanIPs []net.IP, serviceCIDR string) (*credent
 		{c.CertFile, pemBlock("CERTIFICATE", servingDER)},
 		{c.KeyFile, pemBlock("PRIVATE KEY", servingKeyDER)},
 		{c.SAKeyFile, pemBlock("PRIVATE KEY", saKeyDER)},
-		// token,user,uid,"groups": system:masters is allowed everything under any authorizer.
-		{c.TokenFile, []byte(c.Token + `,admin,admin,"system:masters"` + "\n")},
+		{c.TokenFile, []byte(tokens)},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
@@ -130,6 +144,15 @@ func writeCredentials(dir string, sanIPs []net.IP, serviceCIDR string) (*credent
 		}
 	}
 	return c, nil
+}
+
+// newToken returns a random bearer token.
+func newToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // sign creates a certificate from tmpl for pub, signed by parent (itself when nil) with parentKey.

@@ -11,7 +11,7 @@ import (
 
 func TestServingCertificateNames(t *testing.T) {
 	dir := t.TempDir()
-	c, err := writeCredentials(dir, []net.IP{net.ParseIP("10.0.2.2"), net.ParseIP("127.0.0.1")}, "10.100.0.0/16")
+	c, err := writeCredentials(dir, []net.IP{net.ParseIP("10.0.2.2"), net.ParseIP("127.0.0.1")}, "10.100.0.0/16", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -23,11 +24,12 @@ func (s *Server) RESTConfig() *rest.Config {
 }
 
 // WriteKubeconfig writes a kubeconfig for the admin user, with the CA certificate embedded, that reaches the
-// server at https://serverHost:Port; an empty serverHost means 127.0.0.1. A VM guest uses 10.0.2.2, which must
+// server at https://serverHost:Port; an empty serverHost means the host of URL. A VM guest uses 10.0.2.2, which must
 // then be among Options.SANIPs. The file is replaced atomically, so a script polling for it never reads half.
 func (s *Server) WriteKubeconfig(path, serverHost string) error {
 	if serverHost == "" {
-		serverHost = "127.0.0.1"
+		serverHost = strings.TrimSuffix(strings.TrimPrefix(s.URL, "https://"), ":"+strconv.Itoa(s.Port))
+		serverHost = strings.Trim(serverHost, "[]")
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["apiserver"] = &clientcmdapi.Cluster{

@@ -32,6 +32,22 @@ type Options struct {
 	LogDir string
 	// StartTimeout bounds the whole start, retries included. Default: 2 minutes (3.5-5 s is usual).
 	StartTimeout time.Duration
+	// BindAddress is where the API server listens. Default: 127.0.0.1. A cluster whose nodes reach it over a
+	// link of their own (e2e/cluster) binds that link's address, inside a network namespace of its own.
+	BindAddress net.IP
+	// Users are token users besides the admin, e.g. a kubelet (system:node:NAME in system:nodes); Server.Tokens
+	// has their tokens.
+	Users []User
+	// AuthorizationModes is --authorization-mode. Default: RBAC.
+	AuthorizationModes string
+	// ExtraArgs are appended to kube-apiserver's command line.
+	ExtraArgs []string
+}
+
+// User is an identity the API server accepts a bearer token for.
+type User struct {
+	Name   string
+	Groups []string
 }
 
 // QEMUHostIP is the address at which a qemu guest with user networking reaches the host's 127.0.0.1.
@@ -64,6 +80,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 2 * time.Minute
+	}
+	if o.AuthorizationModes == "" {
+		o.AuthorizationModes = "RBAC"
+	}
+	if o.BindAddress == nil {
+		o.BindAddress = net.IPv4(127, 0, 0, 1)
 	}
 	return o, nil
 }

@@ -24,7 +24,8 @@ import (
 
 // Server is a running etcd and kube-apiserver pair. Stop ends both.
 type Server struct {
-	// URL is https://127.0.0.1:Port. Use the address, not localhost, which may resolve to ::1.
+	// URL is https://127.0.0.1:Port (or Options.BindAddress). Use the address, not localhost, which may resolve
+	// to ::1.
 	URL string
 	// Port is the API server's secure port on 127.0.0.1.
 	Port int
@@ -34,6 +35,10 @@ type Server struct {
 	CAFile string
 	// LogDir holds etcd.log and kube-apiserver.log; Stop removes it unless it came from Options.LogDir.
 	LogDir string
+	// Tokens are the bearer tokens of Options.Users, by name.
+	Tokens map[string]string
+	// SAKeyFile is the key that signs service account tokens (a controller manager signs with it too).
+	SAKeyFile string
 
 	caPEM     []byte
 	tmpDir    string
@@ -78,7 +83,8 @@ func start(ctx context.Context, opts Options, tmpDir string) (*Server, error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	creds, err := writeCredentials(tmpDir, append(slices.Clone(opts.SANIPs), opts.AdvertiseAddress), opts.ServiceCIDR)
+	creds, err := writeCredentials(tmpDir, append(slices.Clone(opts.SANIPs), opts.AdvertiseAddress), opts.ServiceCIDR,
+		opts.Users)
 	if err != nil {
 		return nil, err
 	}
@@ -117,16 +123,22 @@ func launch(ctx context.Context, opts Options, tmpDir, logDir string, c *credent
 		return nil, portTaken(err, etcd)
 	}
 
+	host := "127.0.0.1"
+	if !opts.BindAddress.IsUnspecified() {
+		host = opts.BindAddress.String()
+	}
 	s := &Server{
-		URL:    "https://127.0.0.1:" + strconv.Itoa(ports[1]),
-		Port:   ports[1],
-		Token:  c.Token,
-		CAFile: c.CAFile,
-		LogDir: logDir,
-		caPEM:  c.caPEM,
-		tmpDir: tmpDir,
-		etcd:   etcd,
-		done:   make(chan struct{}),
+		URL:       "https://" + net.JoinHostPort(host, strconv.Itoa(ports[1])),
+		Port:      ports[1],
+		Token:     c.Token,
+		Tokens:    c.UserTokens,
+		CAFile:    c.CAFile,
+		SAKeyFile: c.SAKeyFile,
+		LogDir:    logDir,
+		caPEM:     c.caPEM,
+		tmpDir:    tmpDir,
+		etcd:      etcd,
+		done:      make(chan struct{}),
 	}
 	args := apiserverArgs(opts, c, etcdURL, ports[1], filepath.Join(tmpDir, "certs"))
 	s.apiserver, err = startProcess("kube-apiserver", filepath.Join(opts.BinDir, "kube-apiserver"), args,
@@ -172,18 +184,18 @@ func etcdArgs(clientURL, dataDir string) []string {
 }
 
 func apiserverArgs(opts Options, c *credentials, etcdURL string, port int, certDir string) []string {
-	return []string{
+	return append([]string{
 		"--etcd-servers=" + etcdURL,
-		// Loopback only: qemu user networking turns a guest's connection to 10.0.2.2 into one from this host
-		// to 127.0.0.1, so a VM guest reaches it too, and nothing outside this machine can.
-		"--bind-address=127.0.0.1",
+		// Loopback by default: qemu user networking turns a guest's connection to 10.0.2.2 into one from this
+		// host to 127.0.0.1, so a VM guest reaches it too, and nothing outside this machine can.
+		"--bind-address=" + opts.BindAddress.String(),
 		"--secure-port=" + strconv.Itoa(port),
 		"--advertise-address=" + opts.AdvertiseAddress.String(),
 		"--tls-cert-file=" + c.CertFile,
 		"--tls-private-key-file=" + c.KeyFile,
 		"--cert-dir=" + certDir, // unused with the files above, but its default is under /var/run
 		"--token-auth-file=" + c.TokenFile,
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + opts.AuthorizationModes,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + c.SAKeyFile,
 		"--service-account-signing-key-file=" + c.SAKeyFile,
@@ -192,7 +204,7 @@ func apiserverArgs(opts Options, c *credentials, etcdURL string, port int, certD
 		// as in kubeadm's clusters: node agents like kube-proxy (and ipvs-proxy's DaemonSet) run privileged, and
 		// the server-side dry runs of the deployment manifests must be judged as a real cluster would
 		"--allow-privileged=true",
-	}
+	}, opts.ExtraArgs...)
 }
 
 // freePorts returns n distinct ports of 127.0.0.1 that were free a moment ago.

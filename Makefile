@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Version=$(VERSION) -X github.com/ipvs-proxy/ipvs-proxy/internal/cli.Commit=$(COMMIT)
 
-.PHONY: all build test unit lint e2e demo bench image clean
+.PHONY: all build test quick verify update unit lint e2e demo bench image clean
 
 all: build
 
@@ -21,6 +21,18 @@ build:
 
 ## test: everything CI runs: static checks, unit tests (race), then the VM end-to-end suite.
 test: lint unit e2e
+
+## quick: vet and the race unit tests of internal/, no root, no apt, no VM, no API server: the tier to run while editing.
+quick:
+	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) test -race -short ./internal/...
+
+## verify: the static checks CI runs (gofmt, vet for every build tag, golangci-lint).
+verify: lint
+
+## update: rewrite the golden files (plan scenarios, status reports) from what the code now produces; review the diff.
+update:
+	$(GO) test ./internal/cli/ ./internal/status/ -run 'TestPlanGolden|TestStatusReport' -update
 
 lint:
 	scripts/lint.sh

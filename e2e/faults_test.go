@@ -53,12 +53,15 @@ spec:
 //     the grace (2 × 2 s), not before, while /livez stays 200 (a restart
 //     would not help); the full syncs are retried with a doubling backoff;
 //   - once the rate is back to 0, the daemon converges: /healthz is 200
-//     again, and ipvsadm -Sn, ipset save, the kube-ipvs0 addresses and
-//     iptables-save are what a clean start (after `ipvs-proxy cleanup`) on
-//     the same manifests programs;
+//     again, and ipvsadm -Sn, ipset save, the kube-ipvs0 addresses,
+//     iptables-save and the nftables table are what a clean start (after
+//     `ipvs-proxy cleanup`) on the same manifests programs;
 //   - the Service programmed before the faults lost no request: what is in
 //     the kernel is never torn down by failures.
-func TestKernelFaults(t *testing.T) {
+func TestKernelFaults(t *testing.T) { framework.EachRulesBackend(t, kernelFaults) }
+
+// kernelFaults is TestKernelFaults with one rules backend (framework.CurrentRulesBackend).
+func kernelFaults(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")
@@ -211,7 +214,8 @@ func TestKernelFaults(t *testing.T) {
 		strings.Join(injected[:min(len(injected), 4)], "\n  "))
 	described := regexp.MustCompile(`^(add virtual server TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
 		`add real server 10\.244\.[12]\.2:8080 to TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
-		`bind 10\.96\.1\.\d+/32 to kube-ipvs0|add .* to ipset KUBE-[A-Z-]+): injected fault$`)
+		`bind 10\.96\.1\.\d+/32 to kube-ipvs0|add .* to ipset KUBE-[A-Z-]+|` +
+		`nftables transaction on table ip ipvs-proxy \(add .* to set [a-z-]+ of table ip ipvs-proxy.*\)): injected fault$`)
 	for _, e := range injected {
 		if !described.MatchString(e) {
 			t.Errorf("failed operation logged as %q: want what was being done, on which Service", e)
@@ -254,7 +258,7 @@ func TestKernelFaults(t *testing.T) {
 	clean := framework.StartProxy(t, framework.Options{ManifestDir: dir})
 	clean.WaitFullSyncs(t, 1, 30*time.Second)
 	fresh := sortedKernelState(t)
-	for _, what := range []string{"ipvsadm -Sn", "ipset save", "kube-ipvs0", "iptables-save"} {
+	for _, what := range []string{"ipvsadm -Sn", "ipset save", "kube-ipvs0", "iptables-save", "nft list table ip ipvs-proxy"} {
 		if converged[what] != fresh[what] {
 			t.Errorf("%s after the faults differs from a clean start's:\n after the faults:\n%s\nclean start:\n%s", what, converged[what], fresh[what])
 		}
@@ -268,8 +272,13 @@ func TestKernelFaults(t *testing.T) {
 func sortedKernelState(t testing.TB) map[string]string {
 	t.Helper()
 	out := kernelSnapshot(t)
-	for _, k := range []string{"ipvsadm -Sn", "ipset save"} {
+	// nft lists a set's elements in no fixed order, several on a line
+	out["nft list table ip ipvs-proxy"] = strings.ReplaceAll(out["nft list table ip ipvs-proxy"], ",", "\n")
+	for _, k := range []string{"ipvsadm -Sn", "ipset save", "nft list table ip ipvs-proxy"} {
 		lines := strings.Split(strings.TrimSpace(out[k]), "\n")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
 		slices.Sort(lines)
 		out[k] = strings.Join(lines, "\n")
 	}

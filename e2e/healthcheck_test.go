@@ -91,7 +91,10 @@ func hcBody(name string, local int) string {
 // do not count), 200 with some and 503 with none, in kube-proxy's JSON body
 // and X-Load-Balancing-Endpoint-Weight. A second Service with the same
 // healthCheckNodePort is an error for it; the first keeps the port.
-func TestHealthCheckNodePort(t *testing.T) {
+func TestHealthCheckNodePort(t *testing.T) { framework.EachRulesBackend(t, healthCheckNodePort) }
+
+// healthCheckNodePort is TestHealthCheckNodePort with one rules backend (framework.CurrentRulesBackend).
+func healthCheckNodePort(t *testing.T) {
 	framework.ResetKernel(t)
 	lb := framework.NewClientNS(t, "lb", "10.250.0.2")
 	dir := t.TempDir()

@@ -41,6 +41,11 @@ ipvs:
 //     one included, and no request of the loop failed; the UDP Service
 //     answers after the restarts.
 func TestRestartAdoptsKernelState(t *testing.T) {
+	framework.EachRulesBackend(t, restartAdoptsKernelState)
+}
+
+// restartAdoptsKernelState is TestRestartAdoptsKernelState with one rules backend (framework.CurrentRulesBackend).
+func restartAdoptsKernelState(t *testing.T) {
 	framework.ResetKernel(t)
 	ips := map[string]string{"pod-a": "10.244.1.2", "pod-b": "10.244.2.2", "pod-c": "10.244.3.2"}
 	for name, ip := range ips {
@@ -128,7 +133,7 @@ func TestRestartAdoptsKernelState(t *testing.T) {
 				how, first.Ops, first.Failed, strings.Join(first.PlannedOps, "\n  "))
 		}
 		after := kernelSnapshot(t)
-		for _, what := range []string{"ipvsadm -Sn", "ipset save", "iptables-save"} {
+		for _, what := range []string{"ipvsadm -Sn", "ipset save", "iptables-save", "nft list table ip ipvs-proxy"} {
 			if before[what] != after[what] {
 				t.Errorf("%s changed across the %s:\nbefore:\n%s\nafter:\n%s", what, how, before[what], after[what])
 			}
@@ -177,9 +182,10 @@ func TestRestartAdoptsKernelState(t *testing.T) {
 func kernelSnapshot(t testing.TB) map[string]string {
 	t.Helper()
 	return map[string]string{
-		"ipvsadm -Sn":   stdout(t, framework.IPVSAdmBin, "-Sn"),
-		"ipset save":    stdout(t, framework.IPSetBin, "save"),
-		"iptables-save": saveVolatile.ReplaceAllString(iptablesSave(t), ""),
+		"ipvsadm -Sn":                  stdout(t, framework.IPVSAdmBin, "-Sn"),
+		"ipset save":                   stdout(t, framework.IPSetBin, "save"),
+		"iptables-save":                saveVolatile.ReplaceAllString(iptablesSave(t), ""),
+		"nft list table ip ipvs-proxy": framework.NFTList(t, "ip"),
 	}
 }
 

@@ -20,9 +20,10 @@ type Results struct {
 	CPUs              int
 	MemoryMiB         int
 	Scale             []*ScaleResult
-	Datapath          *DatapathResult `json:",omitempty"`
-	API               []*APIResult    `json:",omitempty"`
-	Errors            []string        `json:",omitempty"`
+	Datapath          *DatapathResult       `json:",omitempty"`
+	API               []*APIResult          `json:",omitempty"`
+	RulesBackends     []*RulesBackendResult `json:",omitempty"`
+	Errors            []string              `json:",omitempty"`
 }
 
 // guest is the benchmark run inside the VM.
@@ -45,6 +46,7 @@ func guestCmd(args []string) error {
 	apiSizes := fs.String("api-n", "1000", "Ns for the runs against the API server (empty: none)")
 	kpCap := fs.Duration("kube-proxy-cap", 15*time.Minute, "longest wait for kube-proxy's first full sync")
 	datapath := fs.Bool("datapath", true, "measure requests/second through a VIP")
+	rulesSizes := fs.String("rules-n", "10000", "Ns at which the two rules backends are compared (empty: none)")
 	g := &guest{work: "/tmp/bench"}
 	fs.StringVar(&g.proxyBin, "ipvs-proxy", "/tmp/bin/ipvs-proxy", "ipvs-proxy binary")
 	fs.StringVar(&g.kubeProxyBin, "kube-proxy", "/tmp/bin/kube-proxy", "kube-proxy binary")
@@ -88,6 +90,12 @@ func guestCmd(args []string) error {
 		g.fail(fmt.Sprintf("N=%d", n), err)
 		g.save()
 		settle(2 * time.Minute)
+	}
+	for _, n := range ints(*rulesSizes) {
+		res, err := g.runRulesBackends(n, min(*rounds, 5))
+		g.res.RulesBackends = append(g.res.RulesBackends, res...)
+		g.fail(fmt.Sprintf("rules backends N=%d", n), err)
+		g.save()
 	}
 	if *datapath {
 		res, err := g.runDatapath()

@@ -94,6 +94,7 @@ func (r *reportWriter) render(res *Results, bench []benchLine, command, host str
 	r.coldStart(res)
 	r.changes(res)
 	r.resyncs(res)
+	r.rulesBackends(res)
 	r.api(res)
 	r.datapath(res)
 	r.goBench(bench)

@@ -169,14 +169,14 @@ func syncEvery(n int) time.Duration {
 
 // coldStart starts ipvs-proxy on an empty namespace and waits for its first
 // full sync.
-func (g *guest) coldStart(w *manifests, ns string, every time.Duration, logName string, env []string) (*process, ColdStart, error) {
+func (g *guest) coldStart(w *manifests, ns string, every time.Duration, logName string, env []string, extra ...string) (*process, ColdStart, error) {
 	var cs ColdStart
 	if _, err := newNodeNS(ns); err != nil {
 		return nil, cs, err
 	}
-	p, err := startProcess(ns, filepath.Join(g.logs, logName), env, g.proxyBin, "run", "--manifests", w.Dir,
+	p, err := startProcess(ns, filepath.Join(g.logs, logName), env, g.proxyBin, append([]string{"run", "--manifests", w.Dir,
 		"--node-name", workload.NodeName, "--config", g.configPath, "--logging-format", "json",
-		"--ipvs-sync-period", every.String())
+		"--ipvs-sync-period", every.String()}, extra...)...)
 	if err != nil {
 		return nil, cs, err
 	}

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -171,5 +172,22 @@ kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7e+09
 	}
 	if _, err := parseMetrics("no_value_here\n"); err == nil {
 		t.Error("a line without a value was accepted")
+	}
+}
+
+func TestParseNFTSet(t *testing.T) {
+	for _, tt := range []struct{ out, want string }{
+		{`{"nftables": [{"metainfo": {"json_schema_version": 1}}, {"set": {"family": "ip", "name": "cluster-ip", "elem": [{"concat": ["10.96.0.10", "udp", 53]}, {"concat": ["10.96.0.10", "tcp", 80]}]}}]}`,
+			"10.96.0.10,tcp:80 10.96.0.10,udp:53"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "src", "elem": [{"concat": ["10.96.0.10", "tcp", 80, {"prefix": {"addr": "10.0.0.0", "len": 8}}]}, {"concat": ["10.96.0.10", "tcp", 80, "192.168.0.1"]}]}}]}`,
+			"10.96.0.10,tcp:80,10.0.0.0/8 10.96.0.10,tcp:80,192.168.0.1"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "np", "type": "inet_service", "elem": [30080]}}]}`, "30080"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "ips", "elem": ["10.96.0.10"]}}]}`, "10.96.0.10"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "empty"}}]}`, ""},
+	} {
+		got, err := parseNFTSet(tt.out)
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("parseNFTSet(%s) = %q, %v; want %q", tt.out, got, err, tt.want)
+		}
 	}
 }

@@ -44,6 +44,8 @@ type Proxy struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
+	// backend is the scenario's rules backend when the daemon was started.
+	backend RulesBackend
 }
 
 // StartProxy runs
@@ -65,7 +67,7 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 	if opts.NodeName == "" {
 		opts.NodeName = DefaultNodeName
 	}
-	p := &Proxy{t: t, opts: opts, bin: bin, logPath: filepath.Join(artifactDir(t), "ipvs-proxy.log")}
+	p := &Proxy{t: t, opts: opts, bin: bin, logPath: filepath.Join(artifactDir(t), "ipvs-proxy.log"), backend: rulesBackend}
 	if err := p.start(); err != nil {
 		t.Fatalf("start ipvs-proxy: %v", err)
 	}
@@ -89,6 +91,7 @@ func (p *Proxy) Args() []string {
 	if p.opts.ConfigFile != "" {
 		args = append(args, "--config", p.opts.ConfigFile)
 	}
+	args = append(args, "--rules-backend", string(p.backend))
 	return append(args, p.opts.ExtraArgs...)
 }
 

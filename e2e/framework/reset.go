@@ -56,9 +56,10 @@ COMMIT
 //   - every network namespace, after killing the processes in it (their
 //     veths go with them);
 //   - the link kube-ipvs0;
-//   - every rule and user chain in the filter, nat, mangle and raw tables of
-//     iptables and ip6tables, nft and legacy (so the KUBE-* chains and the
-//     jumps to them), with ACCEPT policies;
+//   - every nftables table (ipvs-proxy's own too), and every rule and user
+//     chain in the filter, nat, mangle and raw tables of iptables and
+//     ip6tables, nft and legacy (so the KUBE-* chains and the jumps to
+//     them), with ACCEPT policies;
 //   - every ipset (after the rules that could reference them);
 //   - every IPVS virtual server, and the IPVS timeouts back to 900/120/300;
 //   - the conntrack table;
@@ -78,6 +79,10 @@ func ResetKernel(t testing.TB) {
 		deleteNamespace(name)
 	}
 	note(deleteLink("kube-ipvs0"))
+	// every nftables table (ipvs-proxy's and iptables-nft's), then empty
+	// iptables tables again below
+	_, err := Output(NFTBin, "flush", "ruleset")
+	note(err)
 	// nft always; legacy only where a table was ever used (it shows up in
 	// /proc/net/ip*_tables_names): each process costs ~0.1 s under emulation.
 	note(restoreEmptyTables("/usr/sbin/iptables-nft-restore"))
@@ -88,7 +93,7 @@ func ResetKernel(t testing.TB) {
 	if fileHasContent("/proc/net/ip6_tables_names") {
 		note(restoreEmptyTables("/usr/sbin/ip6tables-legacy-restore"))
 	}
-	_, err := Output(IPSetBin, "destroy")
+	_, err = Output(IPSetBin, "destroy")
 	note(err)
 	_, err = outputWithInput("-C\n--set 900 120 300\n", IPVSAdmBin, "-R")
 	note(err)

@@ -86,6 +86,8 @@ func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
 		a.sets(ops, done, r, fail)
 	case plan.AddAddress, plan.DelAddress:
 		a.addresses(ops, done, r, fail)
+	case plan.NFTCreateSet, plan.NFTSyncChain, plan.NFTAddElement, plan.NFTDelElement, plan.NFTDeleteChain, plan.NFTDeleteSet, plan.NFTDeleteTable:
+		a.nftables(ops, done, r, fail)
 	case plan.FlushConntrack:
 		filters := make([]kernel.ConntrackFilter, len(ops))
 		for i, o := range ops {
@@ -210,4 +212,9 @@ func (a *Applier) addresses(ops []plan.Op, done []bool, r *Result, fail func(int
 
 // Describe says in words what an operation does, for errors and logs:
 // "add real server 10.244.1.7:80 to TCP 10.96.0.10:53 (kube-system/kube-dns:dns)".
-func Describe(o plan.Op) string { return plan.Describe(o) }
+func Describe(o plan.Op) string {
+	if o.Kind.Subsystem() == plan.SubNFTables {
+		return describeNFT(o) // the nft names live in internal/rules/nft
+	}
+	return plan.Describe(o)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"sync"
 
@@ -13,10 +14,15 @@ import (
 )
 
 // Observe reads what the kernel holds of the objects want mentions: one IPVS
-// dump, one address list, one ipset list, one iptables-save per family, the
-// sysctls and timeouts want sets. With all set, both families' rules are read
-// (for cleanup). A failed read fails the whole observation: nothing may be
-// pruned on the strength of a partial view.
+// dump, one address list, one ipset list, one iptables-save per family,
+// ipvs-proxy's nftables tables, the sysctls and timeouts want sets. With all
+// set, both families' rules are read (for cleanup). A failed read fails the
+// whole observation: nothing may be pruned on the strength of a partial view.
+//
+// When want has nftables tables (the nftables backend), and with all, the
+// sets observed are those of the tables, the ipsets go to IPSets and the
+// iptables rules are read only if the iptables tools are there: both are
+// what the iptables backend left.
 //
 // The four big reads are independent and run at once: at 10,000 Services
 // each takes from half a second to seconds on an emulated CPU.
@@ -29,7 +35,9 @@ func Observe(k kernel.Kernel, want *state.State, all bool) (*state.State, error)
 	go func() { defer wg.Done(); s.Services, ipvsErr = k.IPVS.Dump() }()
 	go func() { defer wg.Done(); s.Link, addrs, linkErr = k.Link.Addresses() }()
 	go func() { defer wg.Done(); s.Sets, setErr = k.IPSet.List() }()
-	saved, rulesErr := saveRules(k, want, all)
+	nftMode := len(want.Tables) > 0
+	saved, rulesErr := saveRules(k, want, all || nftMode, all || nftMode)
+	tables, nftSets, nftErr := readTables(k)
 	wg.Wait()
 	switch {
 	case ipvsErr != nil:
@@ -40,6 +48,12 @@ func Observe(k kernel.Kernel, want *state.State, all bool) (*state.State, error)
 		return nil, fmt.Errorf("list ipsets: %w", setErr)
 	case rulesErr != nil:
 		return nil, rulesErr
+	case nftErr != nil:
+		return nil, fmt.Errorf("read nftables: %w", nftErr)
+	}
+	s.Tables = tables
+	if nftMode || all {
+		s.IPSets, s.Sets = s.Sets, nftSets
 	}
 	for _, a := range addrs {
 		s.Addresses[a] = struct{}{}
@@ -63,8 +77,9 @@ func Observe(k kernel.Kernel, want *state.State, all bool) (*state.State, error)
 	return s, errors.Join(errs...)
 }
 
-// saveRules reads the rules of the families want has rules for (both with all).
-func saveRules(k kernel.Kernel, want *state.State, all bool) (map[state.Family]state.RuleSet, error) {
+// saveRules reads the rules of the families want has rules for (both with
+// all). With optional, a node without the iptables tools has no rules.
+func saveRules(k kernel.Kernel, want *state.State, all, optional bool) (map[state.Family]state.RuleSet, error) {
 	out := map[state.Family]state.RuleSet{}
 	for _, f := range []state.Family{state.IPv4, state.IPv6} {
 		if _, ok := want.Rules[f]; !ok && !all {
@@ -72,8 +87,8 @@ func saveRules(k kernel.Kernel, want *state.State, all bool) (map[state.Family]s
 		}
 		save, err := k.IPTables.Save(f)
 		if err != nil {
-			if all && f == state.IPv6 {
-				continue // no ip6tables on this node: nothing of ours there
+			if (all && f == state.IPv6) || (optional && errors.Is(err, exec.ErrNotFound)) {
+				continue // no ip6tables (or no iptables) on this node: nothing of ours there
 			}
 			return nil, fmt.Errorf("iptables-save (IPv%d): %w", f, err)
 		}

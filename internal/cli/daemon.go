@@ -43,6 +43,12 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 		return err
 	}
 	defer closeKernel()
+	requestedBackend := cfg.RulesBackend
+	if requestedBackend == config.RulesAuto {
+		var why string
+		cfg.RulesBackend, why = chooseRulesBackend(k, cfg)
+		log.Info("rules backend chosen", zap.String("backend", string(cfg.RulesBackend)), zap.String("why", why))
+	}
 	if err := checkScheduler(k, cfg.IPVS.Scheduler); err != nil {
 		return err
 	}
@@ -100,13 +106,14 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	restart := make(chan []string, 1)
 	if f.configFile != "" {
-		w := &configWatcher{f: f, log: log.Named("config"), running: cfg, proxier: p, configz: cz, metrics: m, restart: restart}
+		w := &configWatcher{f: f, log: log.Named("config"), running: cfg, proxier: p, configz: cz, metrics: m, restart: restart,
+			rulesBackend: requestedBackend}
 		background.Go(func() { w.run(ctx) })
 	}
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()
 	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
-		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod),
+		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod), zap.String("rulesBackend", string(cfg.RulesBackend)),
 		zap.String("logging", describeLogging(&cfg.Logging)), zap.Duration("trafficMetricsPeriod", f.trafficPeriod))
 	procDone := make(chan error, 1)
 	go func() { procDone <- p.Run(ctx) }()

@@ -90,6 +90,22 @@ var kinds = [numKinds]kindRow{
 		describe: func(o Op) string { return "destroy ipset " + o.Set.Name }},
 	DeleteLink: {name: "delete-link", sub: SubLink, operand: linkName,
 		describe: func(Op) string { return "delete link " + state.LinkName }},
+	// nftables kinds: one transaction per family (batched); their words
+	// need the nft names, so apply.Describe says them (describeNFT).
+	NFTCreateSet: {name: "nft-add-set", sub: SubNFTables, batched: true,
+		operand: func(o Op) string { return nftFamily(o.Set.Family) + " " + o.Set.Name }},
+	NFTSyncChain:   {name: "nft-sync-chain", sub: SubNFTables, batched: true, operand: nftChain},
+	NFTAddElement:  {name: "nft-add-element", sub: SubNFTables, batched: true, operand: nftElement},
+	NFTDelElement:  {name: "nft-del-element", sub: SubNFTables, batched: true, operand: nftElement},
+	NFTDeleteChain: {name: "nft-delete-chain", sub: SubNFTables, batched: true, operand: nftChain},
+	NFTDeleteSet: {name: "nft-delete-set", sub: SubNFTables, batched: true,
+		operand: func(o Op) string { return nftFamily(o.Family) + " " + o.NFTName }},
+	NFTDeleteTable: {name: "nft-delete-table", sub: SubNFTables, operand: func(o Op) string { return nftFamily(o.Family) }},
+}
+
+func nftChain(o Op) string { return nftFamily(o.Family) + " " + o.Chain.Name }
+func nftElement(o Op) string {
+	return nftFamily(o.Set.Family) + " " + o.Set.Name + " " + o.Entry.Format(o.Set.Type)
 }
 
 func linkName(Op) string      { return state.LinkName }

@@ -28,6 +28,12 @@ const (
 	EditRS
 	AddEntry
 	SyncRules
+	NFTCreateSet
+	NFTSyncChain
+	NFTAddElement
+	NFTDelElement
+	NFTDeleteChain
+	NFTDeleteSet
 	DelEntry
 	DelRS
 	FlushConntrack
@@ -35,6 +41,7 @@ const (
 	DelAddress
 	DeleteRules
 	DestroySet
+	NFTDeleteTable
 	DeleteLink
 	numKinds
 )
@@ -58,6 +65,7 @@ const (
 	SubIPSet
 	SubIPTables
 	SubConntrack
+	SubNFTables
 )
 
 // Subsystem returns which kernel interface runs the operation.
@@ -86,9 +94,14 @@ type Detail struct {
 	// Replace, on AddEntry, changes the mark of the member already there
 	// (see state.SetEntry.Key).
 	Replace bool
-	// Family and Restore carry the iptables-restore input of rule operations.
+	// Family and Restore carry the iptables-restore input of rule operations;
+	// Family is also the table of nftables operations.
 	Family  state.Family
 	Restore string
+	// Chain is the chain of NFTSyncChain (whole) and NFTDeleteChain (its name).
+	Chain state.NFTChain
+	// NFTName is the set of NFTDeleteSet, by its nft name (it stands for no ipset).
+	NFTName string
 	// Sysctl is the /proc/sys path and value of SetSysctl.
 	Sysctl, Value string
 	Timeouts      state.Timeouts
@@ -137,4 +150,12 @@ func (p *Plan) Counts() map[Kind]int {
 		out[o.Kind]++
 	}
 	return out
+}
+
+// nftFamily names an nftables family ("ip", "ip6").
+func nftFamily(f state.Family) string {
+	if f == state.IPv6 {
+		return "ip6"
+	}
+	return "ip"
 }

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
-	testclock "k8s.io/utils/clock/testing"
 	"golang.org/x/tools/txtar"
+	testclock "k8s.io/utils/clock/testing"
 	"rsc.io/script"
 	"rsc.io/script/scripttest"
 
@@ -86,6 +86,8 @@ type scriptHarness struct {
 	last     SyncStats
 	// dir is the script's working directory, where its files are.
 	dir string
+	// nftSeen is the fake's nftables transactions at the last `nft transactions`.
+	nftSeen int
 }
 
 func newScriptHarness() *scriptHarness {
@@ -130,6 +132,8 @@ func (h *scriptHarness) commands() map[string]script.Cmd {
 		"health":         h.cmd("health", "print the health tracker's status", h.health),
 		"errors":         h.cmd("errors NAMESPACE/NAME", "print the errors reported for a Service, one a line", h.errors),
 		"metrics":        h.cmd("metrics", "print the metrics' samples", h.dumpMetrics),
+		"nft":            h.cmd("nft dump|last|transactions", "the IPv4 nftables table, its last transaction, the transactions since the last ask", h.nft),
+		"tamper-nft":     h.cmd("tamper-nft flush-chain NAME | del-element SET KEY... | add-chain NAME | del-table", "change the nftables table behind the proxier's back", h.tamperNFT),
 	}
 }
 
@@ -157,9 +161,8 @@ func (h *scriptHarness) config(args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if h.p == nil {
-		h.cfg = cfg
-	} else {
+	h.cfg = cfg
+	if h.p != nil {
 		h.p.takeConfig(cfg)
 	}
 	return "", nil
@@ -220,9 +223,10 @@ func (h *scriptHarness) node(args ...string) (string, error) {
 	return "", nil
 }
 
+// restart drops the proxier; the next command makes a new one (so that a
+// `config` may come first, as a restarted daemon's new configuration).
 func (h *scriptHarness) restart(...string) (string, error) {
 	h.p = nil
-	h.proxier()
 	return "", nil
 }
 

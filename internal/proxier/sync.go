@@ -258,7 +258,8 @@ func (p *Proxier) noteDraining(k state.VSKey, have, want *state.Service) {
 }
 
 func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options {
-	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodeAddresses: p.hadAddrs}
+	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodeAddresses: p.hadAddrs,
+		Backend: p.cfg.Config.RulesBackend}
 }
 
 // run applies a plan and records what took effect in the believed state.

@@ -74,7 +74,7 @@ tools() {
 
 	copy /usr/bin/ip /usr/sbin/tc /usr/sbin/bridge /usr/bin/ss
 	copy /usr/sbin/ipvsadm /usr/sbin/ipvsadm-save /usr/sbin/ipvsadm-restore
-	copy /usr/sbin/ipset /usr/sbin/conntrack
+	copy /usr/sbin/ipset /usr/sbin/conntrack /usr/sbin/nft
 	copy /usr/bin/kmod
 	local k
 	for k in modprobe insmod rmmod lsmod modinfo depmod; do

@@ -77,7 +77,7 @@ func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
 			fail(0, err)
 		}
 	}
-	if op := ops[0]; op.Kind.IPVSCmd() != 0 {
+	if op := ops[0]; op.Kind.IpvsadmFlag() != "" {
 		a.ipvs(ops, done, r, fail)
 		return
 	}
@@ -138,7 +138,7 @@ func (a *Applier) ipvs(ops []plan.Op, done []bool, r *Result, fail func(int, err
 func (a *Applier) ipvsBatch(ops []plan.Op, done []bool, r *Result, fail func(int, error)) {
 	cmds := make([]kernel.IPVSOp, len(ops))
 	for i, o := range ops {
-		cmds[i] = kernel.IPVSOp{Cmd: o.Kind.IPVSCmd(), VS: o.VS, RS: o.RS}
+		cmds[i] = kernel.IPVSOp{Cmd: kernel.IPVSCommand(o.Kind.IpvsadmFlag()), VS: o.VS, RS: o.RS}
 	}
 	r.Messages += len(cmds)
 	errs := a.k.IPVS.Exec(cmds)
@@ -151,7 +151,7 @@ func (a *Applier) ipvsBatch(ops []plan.Op, done []bool, r *Result, fail func(int
 			done[i] = true
 		case kernel.AlreadyExists(err) && kind.RetryAs() != kind:
 			edit := cmds[i]
-			edit.Cmd = kind.RetryAs().IPVSCmd() // AddService→EditService, AddDest→EditDest
+			edit.Cmd = kernel.IPVSCommand(kind.RetryAs().IpvsadmFlag()) // AddService→EditService, AddDest→EditDest
 			retry, retryIdx = append(retry, edit), append(retryIdx, i)
 		default:
 			fail(i, err)

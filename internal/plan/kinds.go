@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 
-	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -17,10 +16,9 @@ type kindRow struct {
 	// batched kinds of one subsystem go to the kernel together when
 	// consecutive (one pipelined Exec); others run one by one.
 	batched bool
-	// ipvsadm is the ipvsadm command flag of an IPVS write ("-a"), and
-	// ipvs the kernel command it is.
+	// ipvsadm is the ipvsadm command flag of an IPVS write ("-a"); the
+	// kernel package maps it to its command (plan imports no kernel code).
 	ipvsadm string
-	ipvs    kernel.IPVSCmd
 	// retryAs is the kind an add that finds its object present is retried
 	// as (an edit); existsDone says such an add is done as it is.
 	retryAs    Kind
@@ -48,14 +46,14 @@ var kinds = [numKinds]kindRow{
 		describe: func(o Op) string { return fmt.Sprintf("create ipset %s (%s)", o.Set.Name, o.Set.Type) }},
 	AddAddress: {name: "add-address", sub: SubLink, batched: true, existsDone: true, operand: hostPrefix,
 		describe: func(o Op) string { return fmt.Sprintf("bind %s to %s", state.HostPrefix(o.Addr), state.LinkName) }},
-	AddVS: {name: "add-vs", sub: SubIPVS, batched: true, ipvsadm: "-A", ipvs: kernel.AddService, retryAs: EditVS,
+	AddVS: {name: "add-vs", sub: SubIPVS, batched: true, ipvsadm: "-A", retryAs: EditVS,
 		operand: vsArgs, describe: func(o Op) string { return "add virtual server " + vsOf(o) }},
-	EditVS: {name: "edit-vs", sub: SubIPVS, batched: true, ipvsadm: "-E", ipvs: kernel.EditService,
+	EditVS: {name: "edit-vs", sub: SubIPVS, batched: true, ipvsadm: "-E",
 		operand: vsArgs, describe: func(o Op) string { return "update virtual server " + vsOf(o) }},
-	AddRS: {name: "add-rs", sub: SubIPVS, batched: true, ipvsadm: "-a", ipvs: kernel.AddDest, retryAs: EditRS,
+	AddRS: {name: "add-rs", sub: SubIPVS, batched: true, ipvsadm: "-a", retryAs: EditRS,
 		operand:  rsArgs,
 		describe: func(o Op) string { return fmt.Sprintf("add real server %s to %s", o.RS.Key, vsOf(o)) }},
-	EditRS: {name: "edit-rs", sub: SubIPVS, batched: true, ipvsadm: "-e", ipvs: kernel.EditDest,
+	EditRS: {name: "edit-rs", sub: SubIPVS, batched: true, ipvsadm: "-e",
 		operand: rsArgs,
 		describe: func(o Op) string {
 			return fmt.Sprintf("set weight %d of real server %s of %s", o.RS.Weight, o.RS.Key, vsOf(o))
@@ -68,7 +66,7 @@ var kinds = [numKinds]kindRow{
 		describe: func(o Op) string {
 			return fmt.Sprintf("delete %s from ipset %s", o.Entry.Format(o.Set.Type), o.Set.Name)
 		}},
-	DelRS: {name: "del-rs", sub: SubIPVS, batched: true, ipvsadm: "-d", ipvs: kernel.DelDest, goneDone: true,
+	DelRS: {name: "del-rs", sub: SubIPVS, batched: true, ipvsadm: "-d", goneDone: true,
 		operand:  func(o Op) string { return o.VS.Key.Ipvsadm() + " -r " + o.RS.Key.String() },
 		describe: func(o Op) string { return fmt.Sprintf("delete real server %s of %s", o.RS.Key, vsOf(o)) }},
 	FlushConntrack: {name: "flush-conntrack", sub: SubConntrack, batched: true,
@@ -79,7 +77,7 @@ var kinds = [numKinds]kindRow{
 			return o.VS.Key.String()
 		},
 		describe: func(o Op) string { return "flush conntrack entries of " + vsOf(o) }},
-	DelVS: {name: "del-vs", sub: SubIPVS, batched: true, ipvsadm: "-D", ipvs: kernel.DelService, goneDone: true,
+	DelVS: {name: "del-vs", sub: SubIPVS, batched: true, ipvsadm: "-D", goneDone: true,
 		operand:  func(o Op) string { return o.VS.Key.Ipvsadm() },
 		describe: func(o Op) string { return "delete virtual server " + vsOf(o) }},
 	DelAddress: {name: "del-address", sub: SubLink, batched: true, goneDone: true, operand: hostPrefix,
@@ -130,8 +128,9 @@ func Batchable(a, b Kind) bool {
 	return kinds[a].batched && kinds[b].batched && kinds[a].sub == kinds[b].sub
 }
 
-// IPVSCmd is the kernel command of an IPVS write kind (0 for other kinds).
-func (k Kind) IPVSCmd() kernel.IPVSCmd { return kinds[k].ipvs }
+// IpvsadmFlag is the ipvsadm command flag of an IPVS write kind ("-a"; ""
+// for other kinds): kernel.IPVSCommand maps it to the kernel's command.
+func (k Kind) IpvsadmFlag() string { return kinds[k].ipvsadm }
 
 // RetryAs is the kind an add that finds its object present is retried as
 // (an edit), or k itself when there is none.
@@ -152,4 +151,4 @@ func (k Kind) GoneIsDone() bool { return kinds[k].goneDone }
 
 // IsVirtualServer says the operation's object is a virtual server or one
 // of its real servers (or their conntrack entries).
-func (k Kind) IsVirtualServer() bool { return kinds[k].ipvs != 0 || k == FlushConntrack }
+func (k Kind) IsVirtualServer() bool { return kinds[k].ipvsadm != "" || k == FlushConntrack }

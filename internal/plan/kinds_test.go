@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
@@ -28,13 +27,12 @@ func TestKindTable(t *testing.T) {
 			t.Errorf("%s retried as %s", add, add.RetryAs())
 		}
 	}
-	cmds := map[Kind]kernel.IPVSCmd{AddVS: kernel.AddService, EditVS: kernel.EditService, DelVS: kernel.DelService,
-		AddRS: kernel.AddDest, EditRS: kernel.EditDest, DelRS: kernel.DelDest}
+	cmds := map[Kind]string{AddVS: "-A", EditVS: "-E", DelVS: "-D", AddRS: "-a", EditRS: "-e", DelRS: "-d"}
 	for k := Kind(0); k < numKinds; k++ {
-		if k.IPVSCmd() != cmds[k] {
-			t.Errorf("%s is IPVS command %d, want %d", k, k.IPVSCmd(), cmds[k])
+		if k.IpvsadmFlag() != cmds[k] {
+			t.Errorf("%s is ipvsadm %q, want %q", k, k.IpvsadmFlag(), cmds[k])
 		}
-		if (cmds[k] != 0) != (Batchable(k, AddVS) && k.Subsystem() == SubIPVS) {
+		if (cmds[k] != "") != (Batchable(k, AddVS) && k.Subsystem() == SubIPVS) {
 			t.Errorf("%s batched with the IPVS writes: %v", k, Batchable(k, AddVS))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // faultServices is how many Services TestKernelFaults adds while half the
@@ -40,8 +41,8 @@ spec:
 // (--fault-inject-rate-file, read every second) while 20 Services are added,
 // with --ipvs-sync-period 2s, so a change may wait 4 s before the node is
 // unhealthy. A client loop runs against a Service programmed before:
-//   - the failures are the Services' own: each is logged with the Service
-//     and what was being done ("add real server 10.244.1.2:8080 to TCP
+//   - the failures are the Services' own: each is recorded in the sync
+//     events (and logged) with the Service and what was being done ("add real server 10.244.1.2:8080 to TCP
 //     10.96.1.7:80 (default/svc-07:http): injected fault"), retried on its
 //     own with a doubling backoff (1 s, 2 s, ...), counted in
 //     ipvsproxy_kernel_errors_total and ipvsproxy_failing_services; /healthz
@@ -76,20 +77,22 @@ func kernelFaults(t *testing.T) {
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir,
 		ExtraArgs: []string{"--ipvs-sync-period", "2s", "--fault-inject-rate-file", rateFile}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
-	// setRate writes the fault rate and waits until the daemon has read it.
-	setRate := func(rate string) {
+	// setRate writes the fault rate and waits until the daemon has read it
+	// (its ipvsproxy_fault_injection_rate says so).
+	setRate := func(rate float64) {
 		t.Helper()
-		mark := len(proxy.Logs())
-		if err := os.WriteFile(rateFile, []byte(rate+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(rateFile, []byte(fmt.Sprintln(rate)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 5*time.Second, func() error {
-			for _, e := range framework.Messages(proxy.Logs()[mark:], "fault injection rate changed") {
-				if e.Field("rate") == rate {
-					return nil
-				}
+			m, err := framework.ScrapeMetrics(framework.MetricsAddr)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
+			if got, ok := m["ipvsproxy_fault_injection_rate"]; !ok || got != rate {
+				return fmt.Errorf("the daemon applies fault rate %v (served: %v), not %v yet", got, ok, rate)
+			}
+			return nil
 		})
 	}
 	const web = "10.96.0.10:80"
@@ -97,14 +100,13 @@ func kernelFaults(t *testing.T) {
 	health := framework.WatchHealthz(t, framework.HealthzAddr, 200*time.Millisecond)
 	waitSent(t, load, 10)
 
-	setRate("0.5")
-	logStart, syncStart := len(proxy.Logs()), len(proxy.Syncs())
+	setRate(0.5)
+	syncStart := len(proxy.Syncs())
 	framework.WriteManifest(t, dir, "many.yaml", faultServicesYAML())
-	const retryingService = "Service's kernel operations failed; retrying it on its own (the node stays healthy)"
 	framework.Eventually(t, 60*time.Second, func() error {
 		byService := map[string]int{}
-		for _, r := range framework.Messages(proxy.Logs()[logStart:], retryingService) {
-			byService[r.Field("service")]++
+		for _, f := range serviceFailures(proxy.Syncs()[syncStart:]) {
+			byService[f.Service]++
 		}
 		for _, n := range byService {
 			if n >= 3 {
@@ -128,11 +130,10 @@ func kernelFaults(t *testing.T) {
 	}
 
 	// the node's own objects: every write fails, and a sysctl of ours is changed
-	setRate("1")
-	nodeStart := len(proxy.Logs())
+	setRate(1)
+	nodeStart := len(proxy.Syncs())
 	framework.Sysctl(t, "net.ipv4.vs.expire_nodest_conn", "0")
 	changed := time.Now()
-	const retrying = "sync failed; retrying"
 	var unhealthy time.Time
 	framework.Eventually(t, 60*time.Second, func() error {
 		for _, s := range health.Samples() {
@@ -141,7 +142,7 @@ func kernelFaults(t *testing.T) {
 				break
 			}
 		}
-		n := len(framework.Messages(proxy.Logs()[nodeStart:], retrying))
+		n := len(syncRetries(proxy.Syncs()[nodeStart:]))
 		if unhealthy.IsZero() || n < 2 {
 			return fmt.Errorf("/healthz turned 503: %v; %d retries of the full sync", !unhealthy.IsZero(), n)
 		}
@@ -159,16 +160,13 @@ func kernelFaults(t *testing.T) {
 	if l, err := framework.GetLivez(framework.HealthzAddr); err != nil || l.Code != 200 {
 		t.Errorf("/livez while the node is unhealthy: %s %v; want 200 (a restart would not help)", l, err)
 	}
-	var backoff []string
-	for _, r := range framework.Messages(proxy.Logs()[nodeStart:], retrying) {
-		backoff = append(backoff, r.Field("after"))
-	}
-	t.Logf("full syncs retried after %s", strings.Join(backoff, ", "))
-	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {
+	backoff := syncRetries(proxy.Syncs()[nodeStart:])
+	t.Logf("full syncs retried after %v", backoff)
+	if len(backoff) < 2 || !slices.Equal(backoff[:2], []time.Duration{time.Second, 2 * time.Second}) {
 		t.Errorf("full syncs retried after %v, want a backoff doubling from 1s", backoff)
 	}
 
-	setRate("0")
+	setRate(0)
 	cleared := time.Now()
 	framework.Eventually(t, 60*time.Second, func() error {
 		h, err := framework.GetHealthz(framework.HealthzAddr)
@@ -186,7 +184,7 @@ func kernelFaults(t *testing.T) {
 			return fmt.Errorf("%v Services still failing", n)
 		}
 		for _, s := range proxy.Syncs()[syncStart:] {
-			if s.Type == "full" && !s.Incomplete && s.Failed == 0 && s.Ops == 0 {
+			if s.Type == "full" && !s.Incomplete() && s.Failed == 0 && s.Ops == 0 {
 				return nil
 			}
 		}
@@ -199,18 +197,17 @@ func kernelFaults(t *testing.T) {
 		t.Errorf("HTTP %s, programmed before the faults: %d of %d requests failed, want 0", web, res.Failed, res.Sent)
 	}
 
-	faultLog := proxy.Logs()[logStart:nodeStart]
 	var injected []string
-	perService := map[string][]string{}
-	for _, r := range framework.Messages(faultLog, retryingService) {
-		for _, e := range strings.Split(r.Field("err"), "\n") {
+	perService := map[string][]time.Duration{}
+	for _, f := range serviceFailures(proxy.Syncs()[syncStart:nodeStart]) {
+		for _, e := range f.Errors {
 			if strings.HasSuffix(e, ": injected fault") {
 				injected = append(injected, e)
 			}
 		}
-		perService[r.Field("service")] = append(perService[r.Field("service")], r.Field("retryAfter"))
+		perService[f.Service] = append(perService[f.Service], f.RetryAfter)
 	}
-	t.Logf("%d Services failed, %d failures logged, e.g.:\n  %s", len(perService), len(injected),
+	t.Logf("%d Services failed, %d failures recorded, e.g.:\n  %s", len(perService), len(injected),
 		strings.Join(injected[:min(len(injected), 4)], "\n  "))
 	described := regexp.MustCompile(`^(add virtual server TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
 		`add real server 10\.244\.[12]\.2:8080 to TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
@@ -218,17 +215,17 @@ func kernelFaults(t *testing.T) {
 		`nftables transaction on table ip ipvs-proxy \(add .* to set [a-z-]+ of table ip ipvs-proxy.*\)): injected fault$`)
 	for _, e := range injected {
 		if !described.MatchString(e) {
-			t.Errorf("failed operation logged as %q: want what was being done, on which Service", e)
+			t.Errorf("failed operation recorded as %q: want what was being done, on which Service", e)
 		}
 	}
 	if len(injected) == 0 {
-		t.Errorf("no injected failure was logged")
+		t.Errorf("no injected failure was recorded")
 	}
 	doubled := false
 	for svc, waits := range perService {
-		if len(waits) >= 2 && waits[0] == "1s" && waits[1] == "2s" {
+		if len(waits) >= 2 && waits[0] == time.Second && waits[1] == 2*time.Second {
 			doubled = true
-			t.Logf("%s retried after %s", svc, strings.Join(waits, ", "))
+			t.Logf("%s retried after %v", svc, waits)
 			break
 		}
 	}
@@ -286,4 +283,24 @@ func sortedKernelState(t testing.TB) map[string]string {
 	slices.Sort(addrs)
 	out["kube-ipvs0"] = strings.Join(addrs, "\n")
 	return out
+}
+
+// serviceFailures returns the Services' failures the syncs recorded, in order.
+func serviceFailures(syncs []framework.Sync) []syncevent.ServiceFailure {
+	var out []syncevent.ServiceFailure
+	for _, s := range syncs {
+		out = append(out, s.Failing...)
+	}
+	return out
+}
+
+// syncRetries returns the waits before the retries of the failed syncs.
+func syncRetries(syncs []framework.Sync) []time.Duration {
+	var after []time.Duration
+	for _, s := range syncs {
+		if s.RetryAfter > 0 {
+			after = append(after, s.RetryAfter)
+		}
+	}
+	return after
 }

@@ -135,12 +135,14 @@ func healthCheckNodePort(t *testing.T) {
 	framework.WriteManifest(t, dir, "hc.yaml", hcManifests("hc", "10.244.1.2 node-1 ready"))
 	expect("a second Service on the port", healthCheck{200, "1", hcBody("hc", 1)})
 	framework.Eventually(t, 10*time.Second, func() error {
-		for _, e := range framework.Messages(proxy.Logs(), "invalid object") {
-			if e.Field("service") == "default/hc2" && strings.Contains(e.Field("err"), "spec.healthCheckNodePort: 32010 is also the health check port of Service default/hc, which keeps it") {
-				return nil
-			}
+		problems, err := framework.Problems(framework.MetricsAddr)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("no error about default/hc2's healthCheckNodePort in the log")
+		if !framework.HasProblem(problems, "default/hc2", "spec.healthCheckNodePort: 32010 is also the health check port of Service default/hc, which keeps it") {
+			return fmt.Errorf("/status has no problem with default/hc2's healthCheckNodePort: %q", problems)
+		}
+		return nil
 	})
 
 	framework.RemoveManifest(t, dir, "hc.yaml")

@@ -57,7 +57,7 @@ func ownershipAndCleanup(t *testing.T) {
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "np.yaml", joinYAML(nodePortService,
 		sliceYAML("np", "np-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--ipvs-sync-period", "2s"}})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"--ipvs-sync-period", "2s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 
 	for _, vs := range foreignVirtualServers {
@@ -78,7 +78,7 @@ func ownershipAndCleanup(t *testing.T) {
 		syncs := proxy.WaitFullSyncs(t, n+2, 20*time.Second)[n:]
 		for _, s := range syncs {
 			if s.Ops != 0 {
-				t.Errorf("full sync after the foreign objects appeared: %s, planned %q; want nothing", s, s.PlannedOps)
+				t.Errorf("full sync after the foreign objects appeared: %s, planned %q; want nothing", s, s.Planned)
 			}
 		}
 		t.Logf("%d full syncs since the foreign objects were added: %v", len(syncs), syncs)

@@ -62,9 +62,9 @@ func restartAdoptsKernelState(t *testing.T) {
 	framework.WriteManifest(t, dir, "sticky.yaml", affinityService("sticky", "10.96.0.12", ""))
 	cfg := writeConfig(t, t.TempDir(), restartConfig)
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ConfigFile: cfg,
-		ExtraArgs: []string{"-v", "4", "--drain-check-period", "1s"}})
+		ExtraArgs: []string{"--drain-check-period", "1s"}})
 	initial := proxy.WaitFullSyncs(t, 1, 30*time.Second)[0]
-	if initial.Failed != 0 || initial.Incomplete {
+	if initial.Failed != 0 || initial.Incomplete() {
 		t.Fatalf("first run's full sync: %s", initial)
 	}
 	t.Logf("first run: %s", initial)
@@ -128,9 +128,9 @@ func restartAdoptsKernelState(t *testing.T) {
 	adopted := func(t *testing.T, how string, stopped time.Time) {
 		first := proxy.WaitFullSyncs(t, 1, 30*time.Second)[0]
 		t.Logf("first full sync %.1fs after the %s: %s", time.Since(stopped).Seconds(), how, first)
-		if first.Ops != 0 || first.Failed != 0 || first.Incomplete {
+		if first.Ops != 0 || first.Failed != 0 || first.Incomplete() {
 			t.Errorf("the first full sync after the %s planned %d operations (%d failed), want 0: the kernel state must be adopted as it is. Planned:\n  %s",
-				how, first.Ops, first.Failed, strings.Join(first.PlannedOps, "\n  "))
+				how, first.Ops, first.Failed, strings.Join(first.Planned, "\n  "))
 		}
 		after := kernelSnapshot(t)
 		for _, what := range []string{"ipvsadm -Sn", "ipset save", "iptables-save", "nft list table ip ipvs-proxy"} {

@@ -39,7 +39,7 @@ spec:
   ports:
   - {name: http, port: 80, targetPort: 8080, protocol: TCP}
 `, sliceYAML("api", "api-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--ipvs-sync-period", "2s"}})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"--ipvs-sync-period", "2s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 	const vip, api = "10.96.0.10:80", "10.96.0.11:80"
 	rules := rulesTamperingFor(t)
@@ -92,7 +92,7 @@ spec:
 
 	var ops []string
 	for _, s := range proxy.Syncs()[syncs:] {
-		ops = append(ops, s.PlannedOps...)
+		ops = append(ops, s.Planned...)
 	}
 	// A sync may come between two of the tampering commands: then the
 	// rules (one operation for every chain) are restored twice.

@@ -6,9 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/ipvs"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/testenv/workload"
 )
 
 // RulesBackendResult is what one rules backend (--rules-backend) costs at N
@@ -48,60 +47,34 @@ func (g *guest) runRulesBackends(n, rounds int) ([]*RulesBackendResult, error) {
 func (g *guest) rulesBackend(w *manifests, n int, backend string, rounds int) (*RulesBackendResult, error) {
 	ns := fmt.Sprintf("rules-%s-%d", backend, n)
 	every := syncEvery(n)
-	p, cs, err := g.coldStart(w, ns, every, fmt.Sprintf("ipvs-proxy-%s-%d.log", backend, n), proxyEnv, "--rules-backend", backend)
+	d, cs, err := g.coldStart(w, ns, every, nil, "--rules-backend", backend)
 	if err != nil {
 		return nil, err
 	}
-	defer deleteNS(ns)
-	defer p.Stop()
+	defer d.stop()
 	res := &RulesBackendResult{N: n, Backend: backend, Cold: cs}
-	log.Printf("N=%d %s: cold start %s (sync %s, %d ops, %d messages)", n, backend, cs.Time, cs.Took, cs.Ops, cs.Messages)
-	v := ipvs.New(ipvs.Config{NetNSPath: netNS{Name: ns}.Path()})
+	log.Printf("N=%d %s: cold start %s (sync %s, %d ops, %d messages)", n, backend, cs.Time, cs.Sync, cs.Ops, cs.Messages)
+	v := ipvs.New(ipvs.Config{NetNSPath: (&framework.Namespace{Name: ns}).Path()})
 	if err := v.Open(); err != nil {
 		return res, err
 	}
 	defer v.Close()
 	for k := range rounds {
-		added := workload.ServiceSpec(workload.ExtraBase + k*10)
-		key := state.VSKey{Proto: state.TCP, Addr: added.ClusterIP, Port: 80}
-		for _, st := range []struct {
-			kind  string
-			do    func() error
-			check func(map[state.RSKey]state.RealServer) string
-		}{
-			{"Service added", func() error { return w.addService(k) }, func(m map[state.RSKey]state.RealServer) string {
-				if len(m) != workload.EndpointsPer {
-					return fmt.Sprintf("the new virtual server has %d real servers", len(m))
-				}
-				return ""
-			}},
-			{"Service deleted", func() error { return w.deleteService(k) }, func(m map[state.RSKey]state.RealServer) string {
-				if len(m) != 0 {
-					return fmt.Sprintf("the deleted virtual server still has %d real servers", len(m))
-				}
-				return ""
-			}},
-		} {
-			time.Sleep(300 * time.Millisecond)
-			p.drain()
-			written := time.Now()
-			if err := st.do(); err != nil {
-				return res, err
-			}
-			c, err := awaitChange(p, v, key, written, st.check)
+		// the steps whose operations include set members
+		for _, st := range changeSteps(w, k)[2:] {
+			c, err := g.oneChange(d, v, st, nil)
 			if err != nil {
-				return res, err
+				return res, fmt.Errorf("round %d, %s: %w", k, st.kind, err)
 			}
-			c.Kind = st.kind
 			res.Changes = append(res.Changes, c)
 		}
 	}
-	s, err := p.next(every+10*time.Minute, func(s syncLine) bool { return s.Type == "full" })
+	rs, err := idleResync(d, every, nil)
 	if err != nil {
 		return res, err
 	}
-	res.Resync = &Resync{Took: s.Took, Ops: s.Ops, Messages: s.Messages}
-	log.Printf("N=%d %s: idle resync %s, %d ops", n, backend, s.Took, s.Ops)
+	res.Resync = &rs
+	log.Printf("N=%d %s: idle resync %s, %d ops", n, backend, rs.Took, rs.Ops)
 	return res, nil
 }
 
@@ -118,7 +91,7 @@ func (r *reportWriter) rulesBackends(res *Results) {
 	for _, b := range res.RulesBackends {
 		byKind := map[string][]time.Duration{}
 		for _, c := range b.Changes {
-			if !c.Collided && c.Problem == "" {
+			if !c.Collided {
 				byKind[c.Kind] = append(byKind[c.Kind], c.SinceChange)
 			}
 		}
@@ -126,9 +99,9 @@ func (r *reportWriter) rulesBackends(res *Results) {
 		if b.Resync != nil {
 			resync = fmt.Sprintf("%s (%d ops)", dur(b.Resync.Took), b.Resync.Ops)
 		}
-		r.f("| %s | %s | %s | %s | %s / %s | %s | %s | %s |\n", num(b.N), b.Backend, dur(b.Cold.Time), dur(b.Cold.Took),
-			num(b.Cold.Ops), num(b.Cold.Messages), dur(time.Duration(medianDur(byKind["Service added"]))),
-			dur(time.Duration(medianDur(byKind["Service deleted"]))), resync)
+		r.f("| %s | %s | %s | %s | %s / %s | %s | %s | %s |\n", num(b.N), b.Backend, dur(b.Cold.Time), dur(b.Cold.Sync),
+			num(b.Cold.Ops), num(b.Cold.Messages), dur(time.Duration(median(durs(byKind["Service added"])))),
+			dur(time.Duration(median(durs(byKind["Service deleted"])))), resync)
 	}
 	r.f("\n")
 }

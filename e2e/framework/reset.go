@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -68,6 +69,13 @@ COMMIT
 // It fails the test if something could not be removed.
 func ResetKernel(t testing.TB) {
 	t.Helper()
+	if err := Reset(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reset is ResetKernel for a program without a testing.TB (the benchmark).
+func Reset() error {
 	var errs []string
 	note := func(err error) {
 		if err != nil {
@@ -99,13 +107,27 @@ func ResetKernel(t testing.TB) {
 	note(err)
 	// conntrack -F fails on an empty table with some versions: ignored.
 	_, _ = Output(ConntrackBin, "-F")
-	for _, kv := range sysctlDefaults() {
-		note(writeSysctl(kv[0], kv[1]))
-	}
+	note(RestoreSysctls())
 
 	if len(errs) > 0 {
-		t.Fatalf("reset kernel state:\n%s", strings.Join(errs, "\n"))
+		return fmt.Errorf("reset kernel state:\n%s", strings.Join(errs, "\n"))
 	}
+	return nil
+}
+
+// RestoreSysctls sets the parameters a proxy or a scenario may change back
+// to the kernel's defaults (ResetKernel does it too).
+func RestoreSysctls() error {
+	var errs []string
+	for _, kv := range sysctlDefaults() {
+		if err := writeSysctl(kv[0], kv[1]); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func restoreEmptyTables(restore string) error {

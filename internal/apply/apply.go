@@ -11,6 +11,7 @@ package apply
 import (
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
@@ -28,6 +29,8 @@ type Result struct {
 	Applied map[plan.Kind]int
 	// Messages counts the kernel write requests sent (including retried adds as edits).
 	Messages int
+	// Took is the time spent in each subsystem, summed over its batches.
+	Took map[plan.Subsystem]time.Duration
 }
 
 // Failed returns the number of failed operations.
@@ -43,13 +46,15 @@ func New(k kernel.Kernel) *Applier { return &Applier{k: k} }
 
 // Apply runs every operation of p in order.
 func (a *Applier) Apply(p *plan.Plan) *Result {
-	r := &Result{Done: make([]bool, len(p.Ops)), Applied: map[plan.Kind]int{}}
+	r := &Result{Done: make([]bool, len(p.Ops)), Applied: map[plan.Kind]int{}, Took: map[plan.Subsystem]time.Duration{}}
 	for i := 0; i < len(p.Ops); {
 		j := i + 1
 		for j < len(p.Ops) && plan.Batchable(p.Ops[i].Kind, p.Ops[j].Kind) {
 			j++
 		}
+		start := time.Now()
 		a.run(p.Ops[i:j], i, r.Done[i:j], r)
+		r.Took[p.Ops[i].Kind.Subsystem()] += time.Since(start)
 		i = j
 	}
 	for i, op := range p.Ops {

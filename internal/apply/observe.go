@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/rules"
@@ -27,18 +28,50 @@ import (
 // The four big reads are independent and run at once: at 10,000 Services
 // each takes from half a second to seconds on an emulated CPU.
 func Observe(k kernel.Kernel, want *state.State, all bool) (*state.State, error) {
+	return ObserveTimed(k, want, all, nil)
+}
+
+// Read times of ObserveTimed, by what was read.
+const (
+	ReadIPVS      = "ipvs"
+	ReadAddresses = "addresses"
+	ReadIPSet     = "ipset"
+	ReadRules     = "rules"
+)
+
+// ObserveTimed is Observe that also says, in took (if not nil), how long each
+// of the parallel reads took (keys ReadIPVS, ReadAddresses, ReadIPSet,
+// ReadRules).
+func ObserveTimed(k kernel.Kernel, want *state.State, all bool, took map[string]time.Duration) (*state.State, error) {
 	s := state.New()
 	var wg sync.WaitGroup
 	var ipvsErr, linkErr, setErr error
 	var addrs []netip.Addr
+	var times [4]time.Duration
+	timed := func(i int, read func()) {
+		start := time.Now()
+		read()
+		times[i] = time.Since(start)
+	}
 	wg.Add(3)
-	go func() { defer wg.Done(); s.Services, ipvsErr = k.IPVS.Dump() }()
-	go func() { defer wg.Done(); s.Link, addrs, linkErr = k.Link.Addresses() }()
-	go func() { defer wg.Done(); s.Sets, setErr = k.IPSet.List() }()
+	go func() { defer wg.Done(); timed(0, func() { s.Services, ipvsErr = k.IPVS.Dump() }) }()
+	go func() { defer wg.Done(); timed(1, func() { s.Link, addrs, linkErr = k.Link.Addresses() }) }()
+	go func() { defer wg.Done(); timed(2, func() { s.Sets, setErr = k.IPSet.List() }) }()
 	nftMode := len(want.Tables) > 0
-	saved, rulesErr := saveRules(k, want, all || nftMode, all || nftMode)
-	tables, nftSets, nftErr := readTables(k)
+	var saved map[state.Family]state.RuleSet
+	var rulesErr, nftErr error
+	var tables map[state.Family]state.NFTable
+	var nftSets map[string]*state.Set
+	timed(3, func() {
+		saved, rulesErr = saveRules(k, want, all || nftMode, all || nftMode)
+		tables, nftSets, nftErr = readTables(k)
+	})
 	wg.Wait()
+	if took != nil {
+		for i, name := range []string{ReadIPVS, ReadAddresses, ReadIPSet, ReadRules} {
+			took[name] = times[i]
+		}
+	}
 	switch {
 	case ipvsErr != nil:
 		return nil, fmt.Errorf("dump IPVS: %w", ipvsErr)

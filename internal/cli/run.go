@@ -39,6 +39,7 @@ type runFlags struct {
 	trafficPeriod     time.Duration
 	trafficNamespaces []string
 	faultSeed         int64
+	syncEvents        string
 	faultReads        string
 	statusRemote      bool
 	kernelRelease     string
@@ -51,6 +52,8 @@ type runFlags struct {
 	// nf_conntrack's hashsize); empty skips them. The command sets the real
 	// ones (app), so that tests never change the host's.
 	oomScoreFile, hashsizeFile string
+	// startup times the start for the first sync event (nil: untimed).
+	startup *startup
 }
 
 // addRunFlags defines run's flags on fs.
@@ -67,6 +70,7 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 0,
 		"per-Service traffic metrics: how often IPVS's counters are read (0: off; 5 series per Service port, see README)")
 	fs.StringSliceVar(&f.trafficNamespaces, "traffic-metrics-namespaces", nil, "per-Service traffic metrics only for Services in these namespaces (default: all)")
+	fs.StringVar(&f.syncEvents, "sync-events", "", "append one JSON line per sync to this file (for tests, benchmarks and tools; see internal/syncevent)")
 	fs.BoolVar(&f.cleanup, "cleanup", false, "remove everything ipvs-proxy programmed and exit (kube-proxy's flag; same as `ipvs-proxy cleanup`)")
 	fs.StringVar(&f.writeConfigTo, "write-config-to", "", "write the effective configuration as a KubeProxyConfiguration to this file and exit")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
@@ -139,6 +143,7 @@ cleanly with exit status 3 so that it is restarted.`,
 
 // runDaemon runs the daemon until SIGTERM or SIGINT.
 func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
+	f.startup = newStartup()
 	if err := f.validate(); err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -180,6 +185,7 @@ func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
 		return cleanupKernel(k, cfg, &cleanupFlags{}, stdout, stderr)
 	}
 	f.oomScoreFile, f.hashsizeFile = a.oomScoreFile, a.hashsizeFile
+	f.startup.step("config")
 	ctx, stop := a.signals()
 	defer stop()
 	open := func(log *zap.Logger) (kernel.Kernel, func(), error) {

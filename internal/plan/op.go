@@ -68,6 +68,17 @@ const (
 	SubNFTables
 )
 
+var subsystemNames = [...]string{SubLink: "link", SubSysctl: "sysctl", SubIPVS: "ipvs", SubIPSet: "ipset",
+	SubIPTables: "iptables", SubConntrack: "conntrack"}
+
+// String names the subsystem ("ipvs").
+func (s Subsystem) String() string {
+	if int(s) < len(subsystemNames) {
+		return subsystemNames[s]
+	}
+	return fmt.Sprintf("subsystem-%d", s)
+}
+
 // Subsystem returns which kernel interface runs the operation.
 func (k Kind) Subsystem() Subsystem { return kinds[k].sub }
 

@@ -18,13 +18,15 @@ import (
 func (p *Proxier) Run(ctx context.Context) error {
 	l := newLoop(p)
 	defer l.stop()
+	waitStart := p.clock.Now()
 	if !l.waitSource(ctx) {
 		return nil
 	}
+	p.sourceWait = p.clock.Since(waitStart)
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
 	l.start()
 	l.minPeriod(ctx)
-	l.done(FullSync, p.Step(FullSync))
+	l.done(FullSync, l.step(FullSync))
 	for {
 		kind, ok := l.next(ctx)
 		if !ok {
@@ -37,8 +39,19 @@ func (p *Proxier) Run(ctx context.Context) error {
 		if !l.minPeriod(ctx) {
 			return nil
 		}
-		l.done(kind, p.Step(kind))
+		l.done(kind, l.step(kind))
 	}
+}
+
+// step runs one step, telling it the wait before its retry should it fail
+// (for its sync event) unless a retry is already pending.
+func (l *loop) step(kind SyncKind) SyncStats {
+	if l.retryTimer == nil {
+		l.p.retryAfter = l.retry
+	}
+	st := l.p.Step(kind)
+	l.p.retryAfter = 0
+	return st
 }
 
 // loop holds Run's timers; it decides when to step and of which kind.

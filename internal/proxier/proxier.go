@@ -97,6 +97,9 @@ type Proxier struct {
 	// checks are the health-check node ports last handed to HealthChecks.
 	checks   map[uint16]desired.HealthCheck
 	needFull bool
+	// retryAfter is the wait before retrying if the sync under way fails
+	// (0 when a retry is already pending): recorded in its sync event.
+	retryAfter time.Duration
 	// marksAdopted says the in-cluster marks were taken from the kernel.
 	marksAdopted bool
 	views        chan chan<- *View
@@ -115,6 +118,9 @@ type Proxier struct {
 	noLocal map[string]map[state.Family]desired.NoLocal
 	// configs carries SetConfig's configurations to the sync loop (reconfig.go).
 	configs chan *config.Config
+	// sourceWait is how long Run waited for the source's initial state,
+	// reported as the first sync's "source" phase.
+	sourceWait time.Duration
 }
 
 // New returns a Proxier; it does no I/O until Run.

@@ -14,6 +14,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // SyncStats describes one sync.
@@ -38,8 +39,22 @@ type SyncStats struct {
 	Err error
 	// FailingServices counts the Services whose operations failed in this sync.
 	FailingServices int
-	// Planned are the sync's planned operations, in the order they ran.
+	// Phases say where the time went (see syncevent.Event.Phases).
+	Phases []syncevent.Phase
+	// Planned are the sync's planned operations (valid during OnSync only).
 	Planned []plan.Op
+	// RetryAfter is, for a failed sync, the wait before its retry (0 when a
+	// retry was already pending).
+	RetryAfter time.Duration
+	// Failing are the Services whose operations failed in this sync.
+	Failing []syncevent.ServiceFailure
+}
+
+// phase records that the named phase ran from start until now and returns now.
+func (st *SyncStats) phase(name string, start time.Time) time.Time {
+	now := time.Now()
+	st.Phases = append(st.Phases, syncevent.Phase{Name: name, Took: now.Sub(start)})
+	return now
 }
 
 // sync runs one full or incremental sync and reports what it did.
@@ -47,17 +62,21 @@ func (p *Proxier) sync() SyncStats {
 	start := p.clock.Now()
 	ch := p.store.take()
 	var st SyncStats
+	if p.sourceWait > 0 {
+		st.Phases = append(st.Phases, syncevent.Phase{Name: "source", Took: p.sourceWait})
+		p.sourceWait = 0
+	}
 	if p.needFull || p.index == nil || ch.nodeDirty {
-		st = p.fullSync(ch)
+		p.fullSync(ch, &st)
 	} else {
-		st = p.partialSync(ch)
+		p.partialSync(ch, &st)
 	}
 	st.Start, st.Duration = start, p.clock.Since(start)
 	if !ch.first.IsZero() {
 		st.SinceChange = time.Since(ch.first)
 	}
 	p.publishFamilyMetrics()
-	p.finish(st, ch)
+	p.finish(&st, ch)
 	p.publishHealthChecks()
 	return st
 }
@@ -135,14 +154,15 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 	return kept
 }
 
-func (p *Proxier) fullSync(ch changes) SyncStats {
-	st := SyncStats{Type: FullSync}
+func (p *Proxier) fullSync(ch changes, st *SyncStats) {
+	st.Type = FullSync
+	start := time.Now()
 	p.recheckMissingSchedulers()
 	in, err := p.nodeInput(ch.node)
 	if err != nil {
 		st.Err = err
 		p.store.requeue(ch)
-		return st
+		return
 	}
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
@@ -155,10 +175,16 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 		_, st.Services = p.recompute(ch, false)
 	}
 	want := p.index.State()
-	observed, err := apply.Observe(p.cfg.Kernel, want, false)
+	start = st.phase("compute", start)
+	reads := map[string]time.Duration{}
+	observed, err := apply.ObserveTimed(p.cfg.Kernel, want, false, reads)
+	start = st.phase("observe", start)
+	for _, r := range []string{apply.ReadIPVS, apply.ReadAddresses, apply.ReadIPSet, apply.ReadRules} {
+		st.Phases = append(st.Phases, syncevent.Phase{Name: "observe/" + r, Took: reads[r]})
+	}
 	if observed == nil {
 		st.Err = fmt.Errorf("read kernel state: %w", err)
-		return st
+		return
 	}
 	if err != nil {
 		p.log.Warn("partial kernel read; continuing", zap.Error(err))
@@ -174,7 +200,8 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
-	p.noteFailures(nil, p.run(pl, want, &st), p.clock.Now())
+	st.phase("plan", start)
+	st.Failing = p.noteFailures(nil, p.run(pl, want, st), p.clock.Now())
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -187,26 +214,27 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 		m.VirtualServer.Set(float64(len(want.Services)))
 		m.RealServers.Set(float64(rs))
 	}
-	return st
 }
 
-func (p *Proxier) partialSync(ch changes) SyncStats {
-	st := SyncStats{Type: PartialSync}
+func (p *Proxier) partialSync(ch changes, st *SyncStats) {
+	st.Type = PartialSync
+	start := time.Now()
 	t, n := p.recompute(ch, false)
 	st.Services = n
 	t.Merge(p.dueRetries(p.clock.Now()))
 	if t.Empty() {
-		return st
+		return
 	}
 	want := p.index.Partial(t)
+	start = st.phase("compute", start)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
-	p.noteFailures(t, p.run(pl, want, &st), p.clock.Now())
+	st.phase("plan", start)
+	st.Failing = p.noteFailures(t, p.run(pl, want, st), p.clock.Now())
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
 		}
 	}
-	return st
 }
 
 // drainCheck deletes drained real servers whose connections have ended. A
@@ -230,7 +258,7 @@ func (p *Proxier) drainCheck() SyncStats {
 	}
 	want := p.index.Partial(scope)
 	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
-	p.noteFailures(scope, p.run(pl, want, &st), p.clock.Now())
+	st.Failing = p.noteFailures(scope, p.run(pl, want, &st), p.clock.Now())
 	for _, k := range keys {
 		delete(p.draining, k)
 		if svc := p.believed.Services[k]; svc != nil {
@@ -239,7 +267,7 @@ func (p *Proxier) drainCheck() SyncStats {
 	}
 	st.Duration = p.clock.Since(st.Start)
 	if st.Ops > 0 {
-		p.finish(st, changes{})
+		p.finish(&st, changes{})
 	}
 	return st
 }
@@ -275,12 +303,20 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[strin
 			p.log.Debug("op", zap.String("op", op.String()))
 		}
 	}
+	st.Planned = pl.Ops
 	res := p.apl.Apply(pl)
+	for sub := plan.Subsystem(0); sub <= plan.SubConntrack; sub++ {
+		if took, ok := res.Took[sub]; ok {
+			st.Phases = append(st.Phases, syncevent.Phase{Name: "apply/" + sub.String(), Took: took})
+		}
+	}
+	start := time.Now()
 	for i, op := range pl.Ops {
 		if res.Done[i] {
 			plan.Record(p.believed, op, want.Rules)
 		}
 	}
+	st.phase("record", start)
 	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
 	var failing map[string]*failure
 	if res.Failed() > 0 {
@@ -306,7 +342,7 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[strin
 }
 
 // finish logs and records the outcome of a sync.
-func (p *Proxier) finish(st SyncStats, ch changes) {
+func (p *Proxier) finish(st *SyncStats, ch changes) {
 	fields := []zap.Field{zap.String("type", string(st.Type)), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
 		zap.Int("failed", st.Failed), zap.Int("messages", st.Messages), zap.Duration("took", st.Duration)}
 	if st.FailingServices > 0 {
@@ -320,6 +356,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if st.Err != nil {
 		result = "error"
 		p.cfg.Health.Failed(st.Err)
+		st.RetryAfter = p.retryAfter
 		errs := unwrapJoined(st.Err)
 		for i, e := range errs {
 			if i == 10 {
@@ -365,7 +402,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 		m.EndpointChangesPending.Set(float64(ep))
 	}
 	if p.cfg.OnSync != nil {
-		p.cfg.OnSync(st)
+		p.cfg.OnSync(*st)
 	}
 }
 

@@ -69,6 +69,13 @@ func (i *Injector) SetRate(rate float64) {
 	i.rate = rate
 }
 
+// Rate returns the current failure rate.
+func (i *Injector) Rate() float64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.rate
+}
+
 // Injected returns how many writes were made to fail.
 func (i *Injector) Injected() int {
 	i.mu.Lock()

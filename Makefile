@@ -8,7 +8,7 @@ export CGO_ENABLED ?= 0
 # The release (VERSION file) and git commit, stamped into the binary: ipvs-proxy version.
 LDFLAGS  = $(shell scripts/lib/version.sh ldflags)
 
-.PHONY: all build test unit lint e2e cluster-e2e conformance demo bench image clean
+.PHONY: all build test quick verify update unit lint e2e cluster-e2e conformance demo bench image clean
 
 all: build
 
@@ -17,6 +17,18 @@ build:
 
 ## test: everything CI runs: static checks, unit tests (race), then the VM end-to-end suite.
 test: lint unit e2e
+
+## quick: vet and the race unit tests of internal/, no root, no apt, no VM, no API server: the tier to run while editing.
+quick:
+	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) test -race -short ./internal/...
+
+## verify: the static checks CI runs (gofmt, vet for every build tag, golangci-lint).
+verify: lint
+
+## update: rewrite the golden files (plan scenarios, status reports) from what the code now produces; review the diff.
+update:
+	$(GO) test ./internal/cli/ ./internal/status/ -run 'TestPlanGolden|TestStatusReport' -update
 
 lint:
 	scripts/lint.sh

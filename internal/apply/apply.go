@@ -15,7 +15,6 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
-	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // Result says what happened to each operation of a plan.
@@ -50,7 +49,7 @@ func (a *Applier) Apply(p *plan.Plan) *Result {
 	r := &Result{Done: make([]bool, len(p.Ops)), Applied: map[plan.Kind]int{}, Took: map[plan.Subsystem]time.Duration{}}
 	for i := 0; i < len(p.Ops); {
 		j := i + 1
-		for j < len(p.Ops) && batchable(p.Ops[i].Kind, p.Ops[j].Kind) {
+		for j < len(p.Ops) && plan.Batchable(p.Ops[i].Kind, p.Ops[j].Kind) {
 			j++
 		}
 		start := time.Now()
@@ -64,26 +63,6 @@ func (a *Applier) Apply(p *plan.Plan) *Result {
 		}
 	}
 	return r
-}
-
-// batchable says whether two consecutive kinds go to the kernel together.
-func batchable(a, b plan.Kind) bool {
-	group := func(k plan.Kind) int {
-		switch k {
-		case plan.AddVS, plan.EditVS, plan.AddRS, plan.EditRS, plan.DelRS, plan.DelVS:
-			return 1
-		case plan.AddEntry, plan.DelEntry:
-			return 2
-		case plan.AddAddress, plan.DelAddress:
-			return 3
-		case plan.FlushConntrack:
-			return 4
-		case plan.NFTCreateSet, plan.NFTSyncChain, plan.NFTAddElement, plan.NFTDelElement, plan.NFTDeleteChain, plan.NFTDeleteSet:
-			return 5 // one transaction per family
-		}
-		return 0
-	}
-	return group(a) != 0 && group(a) == group(b)
 }
 
 func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
@@ -103,9 +82,11 @@ func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
 			fail(0, err)
 		}
 	}
-	switch op := ops[0]; op.Kind {
-	case plan.AddVS, plan.EditVS, plan.AddRS, plan.EditRS, plan.DelRS, plan.DelVS:
+	if op := ops[0]; op.Kind.IpvsadmFlag() != "" {
 		a.ipvs(ops, done, r, fail)
+		return
+	}
+	switch op := ops[0]; op.Kind {
 	case plan.AddEntry, plan.DelEntry:
 		a.sets(ops, done, r, fail)
 	case plan.AddAddress, plan.DelAddress:
@@ -134,17 +115,9 @@ func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
 	case plan.SetTimeouts:
 		one(a.k.IPVS.SetTimeouts(op.Timeouts))
 	case plan.CreateSet:
-		err := a.k.IPSet.Create(op.Set)
-		if kernel.AlreadyExists(err) {
-			err = nil
-		}
-		one(err)
+		one(idempotent(op.Kind, a.k.IPSet.Create(op.Set)))
 	case plan.DestroySet:
-		err := a.k.IPSet.Destroy(op.Set.Name)
-		if kernel.AlreadyGone(err) {
-			err = nil
-		}
-		one(err)
+		one(idempotent(op.Kind, a.k.IPSet.Destroy(op.Set.Name)))
 	case plan.SyncRules, plan.DeleteRules:
 		one(a.k.IPTables.Restore(op.Family, op.Restore))
 	default:
@@ -170,22 +143,21 @@ func (a *Applier) ipvs(ops []plan.Op, done []bool, r *Result, fail func(int, err
 func (a *Applier) ipvsBatch(ops []plan.Op, done []bool, r *Result, fail func(int, error)) {
 	cmds := make([]kernel.IPVSOp, len(ops))
 	for i, o := range ops {
-		cmds[i] = kernel.IPVSOp{Cmd: ipvsCmd(o.Kind), VS: o.VS, RS: o.RS}
+		cmds[i] = kernel.IPVSOp{Cmd: kernel.IPVSCommand(o.Kind.IpvsadmFlag()), VS: o.VS, RS: o.RS}
 	}
 	r.Messages += len(cmds)
 	errs := a.k.IPVS.Exec(cmds)
 	var retry []kernel.IPVSOp
 	var retryIdx []int
 	for i, err := range errs {
+		kind := ops[i].Kind
 		switch {
-		case err == nil:
+		case idempotent(kind, err) == nil:
 			done[i] = true
-		case kernel.AlreadyExists(err) && (cmds[i].Cmd == kernel.AddService || cmds[i].Cmd == kernel.AddDest):
+		case kernel.AlreadyExists(err) && kind.RetryAs() != kind:
 			edit := cmds[i]
-			edit.Cmd++ // AddService→EditService, AddDest→EditDest
+			edit.Cmd = kernel.IPVSCommand(kind.RetryAs().IpvsadmFlag()) // AddService→EditService, AddDest→EditDest
 			retry, retryIdx = append(retry, edit), append(retryIdx, i)
-		case kernel.AlreadyGone(err) && (cmds[i].Cmd == kernel.DelService || cmds[i].Cmd == kernel.DelDest):
-			done[i] = true
 		default:
 			fail(i, err)
 		}
@@ -203,20 +175,14 @@ func (a *Applier) ipvsBatch(ops []plan.Op, done []bool, r *Result, fail func(int
 	}
 }
 
-func ipvsCmd(k plan.Kind) kernel.IPVSCmd {
-	switch k {
-	case plan.AddVS:
-		return kernel.AddService
-	case plan.EditVS:
-		return kernel.EditService
-	case plan.DelVS:
-		return kernel.DelService
-	case plan.AddRS:
-		return kernel.AddDest
-	case plan.EditRS:
-		return kernel.EditDest
+// idempotent returns nil for an operation that found its object already
+// there or already gone when its kind counts that as done, err otherwise.
+// (ipset answers IPSET_ERR_EXIST both for "already added" and "not there".)
+func idempotent(k plan.Kind, err error) error {
+	if err == nil || (k.ExistsIsDone() && kernel.AlreadyExists(err)) || (k.GoneIsDone() && kernel.AlreadyGone(err)) {
+		return nil
 	}
-	return kernel.DelDest
+	return err
 }
 
 func (a *Applier) sets(ops []plan.Op, done []bool, r *Result, fail func(int, error)) {
@@ -226,8 +192,7 @@ func (a *Applier) sets(ops []plan.Op, done []bool, r *Result, fail func(int, err
 	}
 	r.Messages += len(cmds)
 	for i, err := range a.k.IPSet.Exec(cmds) {
-		// ipset answers IPSET_ERR_EXIST both for "already added" and "not there"
-		if err == nil || (cmds[i].Add && kernel.AlreadyExists(err)) || (!cmds[i].Add && kernel.AlreadyGone(err)) {
+		if idempotent(ops[i].Kind, err) == nil {
 			done[i] = true
 		} else {
 			fail(i, err)
@@ -242,7 +207,7 @@ func (a *Applier) addresses(ops []plan.Op, done []bool, r *Result, fail func(int
 	}
 	r.Messages += len(cmds)
 	for i, err := range a.k.Link.Exec(cmds) {
-		if err == nil || (cmds[i].Add && kernel.AlreadyExists(err)) || (!cmds[i].Add && kernel.AlreadyGone(err)) {
+		if idempotent(ops[i].Kind, err) == nil {
 			done[i] = true
 		} else {
 			fail(i, err)
@@ -253,49 +218,8 @@ func (a *Applier) addresses(ops []plan.Op, done []bool, r *Result, fail func(int
 // Describe says in words what an operation does, for errors and logs:
 // "add real server 10.244.1.7:80 to TCP 10.96.0.10:53 (kube-system/kube-dns:dns)".
 func Describe(o plan.Op) string {
-	vs := o.VS.Key.String()
-	if o.VS.Origin.Service != "" {
-		vs += " (" + o.VS.Origin.String() + ")"
+	if o.Kind.Subsystem() == plan.SubNFTables {
+		return describeNFT(o) // the nft names live in internal/rules/nft
 	}
-	switch o.Kind {
-	case plan.AddVS:
-		return "add virtual server " + vs
-	case plan.EditVS:
-		return "update virtual server " + vs
-	case plan.DelVS:
-		return "delete virtual server " + vs
-	case plan.AddRS:
-		return fmt.Sprintf("add real server %s to %s", o.RS.Key, vs)
-	case plan.EditRS:
-		return fmt.Sprintf("set weight %d of real server %s of %s", o.RS.Weight, o.RS.Key, vs)
-	case plan.DelRS:
-		return fmt.Sprintf("delete real server %s of %s", o.RS.Key, vs)
-	case plan.AddEntry:
-		return fmt.Sprintf("add %s to ipset %s", o.Entry.Format(o.Set.Type), o.Set.Name)
-	case plan.DelEntry:
-		return fmt.Sprintf("delete %s from ipset %s", o.Entry.Format(o.Set.Type), o.Set.Name)
-	case plan.CreateSet:
-		return fmt.Sprintf("create ipset %s (%s)", o.Set.Name, o.Set.Type)
-	case plan.DestroySet:
-		return "destroy ipset " + o.Set.Name
-	case plan.AddAddress:
-		return fmt.Sprintf("bind %s to %s", state.HostPrefix(o.Addr), state.LinkName)
-	case plan.DelAddress:
-		return fmt.Sprintf("unbind %s from %s", state.HostPrefix(o.Addr), state.LinkName)
-	case plan.EnsureLink:
-		return "create dummy link " + state.LinkName
-	case plan.DeleteLink:
-		return "delete link " + state.LinkName
-	case plan.SetSysctl:
-		return fmt.Sprintf("set sysctl %s=%s", o.Sysctl, o.Value)
-	case plan.SetTimeouts:
-		return "set IPVS timeouts"
-	case plan.SyncRules:
-		return fmt.Sprintf("restore iptables rules (IPv%d)", o.Family)
-	case plan.DeleteRules:
-		return fmt.Sprintf("delete iptables rules (IPv%d)", o.Family)
-	case plan.FlushConntrack:
-		return "flush conntrack entries of " + vs
-	}
-	return describeNFT(o)
+	return plan.Describe(o)
 }

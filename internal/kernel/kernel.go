@@ -39,6 +39,13 @@ const (
 	DelDest
 )
 
+// IPVSCommand returns the command ipvsadm's command flag stands for
+// ("-a": AddDest), 0 for any other flag.
+func IPVSCommand(flag string) IPVSCmd {
+	return map[string]IPVSCmd{"-A": AddService, "-E": EditService, "-D": DelService,
+		"-a": AddDest, "-e": EditDest, "-d": DelDest}[flag]
+}
+
 // IPVSOp is one IPVS write; RS is unused by service commands.
 type IPVSOp struct {
 	Cmd IPVSCmd

@@ -46,21 +46,10 @@ const (
 	numKinds
 )
 
-var kindNames = [...]string{
-	EnsureLink: "ensure-link", SetSysctl: "sysctl", SetTimeouts: "timeouts", CreateSet: "create-set",
-	AddAddress: "add-address", AddVS: "add-vs", EditVS: "edit-vs", AddRS: "add-rs", EditRS: "edit-rs",
-	AddEntry: "add-entry", SyncRules: "sync-rules", DelEntry: "del-entry", DelRS: "del-rs",
-	FlushConntrack: "flush-conntrack", DelVS: "del-vs", DelAddress: "del-address",
-	DeleteRules: "delete-rules", DestroySet: "destroy-set", DeleteLink: "delete-link",
-	NFTCreateSet: "nft-add-set", NFTSyncChain: "nft-sync-chain", NFTAddElement: "nft-add-element",
-	NFTDelElement: "nft-del-element", NFTDeleteChain: "nft-delete-chain", NFTDeleteSet: "nft-delete-set",
-	NFTDeleteTable: "nft-delete-table",
-}
-
 // String names the kind ("add-rs").
 func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
+	if k < numKinds {
+		return kinds[k].name
 	}
 	return fmt.Sprintf("kind-%d", k)
 }
@@ -91,23 +80,7 @@ func (s Subsystem) String() string {
 }
 
 // Subsystem returns which kernel interface runs the operation.
-func (k Kind) Subsystem() Subsystem {
-	switch k {
-	case EnsureLink, AddAddress, DelAddress, DeleteLink:
-		return SubLink
-	case SetSysctl:
-		return SubSysctl
-	case SetTimeouts, AddVS, EditVS, AddRS, EditRS, DelRS, DelVS:
-		return SubIPVS
-	case CreateSet, AddEntry, DelEntry, DestroySet:
-		return SubIPSet
-	case SyncRules, DeleteRules:
-		return SubIPTables
-	case NFTCreateSet, NFTSyncChain, NFTAddElement, NFTDelElement, NFTDeleteChain, NFTDeleteSet, NFTDeleteTable:
-		return SubNFTables
-	}
-	return SubConntrack
-}
+func (k Kind) Subsystem() Subsystem { return kinds[k].sub }
 
 // Op is one kernel operation. Which fields matter depends on Kind.
 type Op struct {
@@ -145,54 +118,29 @@ type Detail struct {
 	Timeouts      state.Timeouts
 }
 
-// String renders the operation on one line, in ipvsadm / ipset syntax where one exists.
+// String renders the operation on one line, in ipvsadm / ipset syntax where
+// one exists: "add-rs -a -t 10.96.0.10:53 -r 10.244.1.7:53 -m -w 1".
 func (o Op) String() string {
-	k := o.Kind.String()
-	switch o.Kind {
-	case EnsureLink, DeleteLink:
-		return k + " " + state.LinkName
-	case SetSysctl:
-		return k + " " + o.Sysctl + "=" + o.Value
-	case SetTimeouts:
-		return fmt.Sprintf("%s tcp=%v tcpfin=%v udp=%v", k, o.Timeouts.TCP, o.Timeouts.TCPFin, o.Timeouts.UDP)
-	case CreateSet, DestroySet:
-		return k + " " + o.Set.Name + " " + string(o.Set.Type)
-	case AddAddress, DelAddress:
-		return k + " " + state.HostPrefix(o.Addr).String()
-	case AddVS:
-		return k + " " + o.VS.Ipvsadm()
-	case EditVS:
-		return k + " -E" + o.VS.Ipvsadm()[2:]
-	case DelVS:
-		return k + " -D " + o.VS.Key.Ipvsadm()
-	case AddRS:
-		return k + " " + o.RS.Ipvsadm(o.VS.Key)
-	case EditRS:
-		return k + " -e" + o.RS.Ipvsadm(o.VS.Key)[2:]
-	case DelRS:
-		return k + " -d " + o.VS.Key.Ipvsadm() + " -r " + o.RS.Key.String()
-	case AddEntry, DelEntry:
-		return k + " " + o.Set.Name + " " + o.Entry.Format(o.Set.Type)
-	case SyncRules, DeleteRules:
-		return fmt.Sprintf("%s ipv%d", k, o.Family)
-	case NFTCreateSet:
-		return k + " " + nftFamily(o.Set.Family) + " " + o.Set.Name
-	case NFTAddElement, NFTDelElement:
-		return k + " " + nftFamily(o.Set.Family) + " " + o.Set.Name + " " + o.Entry.Format(o.Set.Type)
-	case NFTSyncChain, NFTDeleteChain:
-		return k + " " + nftFamily(o.Family) + " " + o.Chain.Name
-	case NFTDeleteSet:
-		return k + " " + nftFamily(o.Family) + " " + o.NFTName
-	case NFTDeleteTable:
-		return k + " " + nftFamily(o.Family)
-	case FlushConntrack:
-		s := k + " " + o.VS.Key.String()
-		if o.RS.Key.Addr.IsValid() {
-			s += " -> " + o.RS.Key.Addr.String()
-		}
-		return s
+	if o.Kind >= numKinds {
+		return o.Kind.String()
 	}
-	return k
+	row := kinds[o.Kind]
+	if row.operand == nil {
+		return row.name
+	}
+	if row.ipvsadm != "" {
+		return row.name + " " + row.ipvsadm + " " + row.operand(o)
+	}
+	return row.name + " " + row.operand(o)
+}
+
+// Describe says in words what an operation does, for errors and logs:
+// "add real server 10.244.1.7:80 to TCP 10.96.0.10:53 (kube-system/kube-dns:dns)".
+func Describe(o Op) string {
+	if o.Kind >= numKinds || kinds[o.Kind].describe == nil {
+		return o.String()
+	}
+	return kinds[o.Kind].describe(o)
 }
 
 // Plan is an ordered list of operations.

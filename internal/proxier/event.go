@@ -6,7 +6,7 @@ import (
 
 // Event returns the sync as the record programs read (package syncevent).
 func (st SyncStats) Event() syncevent.Event {
-	e := syncevent.Event{Type: st.Type, Start: st.Start, End: st.Start.Add(st.Duration), Services: st.Services,
+	e := syncevent.Event{Type: string(st.Type), Start: st.Start, End: st.Start.Add(st.Duration), Services: st.Services,
 		Ops: st.Ops, Failed: st.Failed, Messages: st.Messages, SinceChange: st.SinceChange, Phases: st.Phases, RetryAfter: st.RetryAfter,
 		Failing: st.Failing}
 	if len(st.Counts) > 0 {

@@ -53,19 +53,19 @@ func (p *Proxier) split(pl *plan.Plan, res *apply.Result) (node []error, svcs ma
 		}
 		scope := state.NewScope()
 		var svcKeys []string
-		switch op.Kind {
-		case plan.AddVS, plan.EditVS, plan.AddRS, plan.EditRS, plan.DelRS, plan.DelVS, plan.FlushConntrack:
+		switch {
+		case op.Kind.IsVirtualServer():
 			scope.Services[op.VS.Key] = struct{}{}
 			if s := p.serviceOf(op.VS); s != "" {
 				svcKeys = []string{s}
 			}
-		case plan.AddAddress, plan.DelAddress:
+		case op.Kind == plan.AddAddress || op.Kind == plan.DelAddress:
 			scope.Addresses[op.Addr] = struct{}{}
 			if owners == nil {
 				owners = p.owners()
 			}
 			svcKeys = owners.addrs[op.Addr]
-		case plan.AddEntry, plan.DelEntry:
+		case op.Kind == plan.AddEntry || op.Kind == plan.DelEntry:
 			m := state.SetMember{Set: op.Set.Name, Entry: op.Entry}
 			scope.Members[m] = struct{}{}
 			if owners == nil {

@@ -12,7 +12,6 @@
 package proxier
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/utils/clock"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/apply"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
@@ -63,6 +63,9 @@ type Config struct {
 	KernelRelease string
 	// OnSync, if set, is called after every sync with what it did (benchmarks, tests).
 	OnSync func(SyncStats)
+	// Clock drives Run's timers and the Services' retry backoff (default:
+	// the real clock; tests step a fake one).
+	Clock clock.WithTicker
 	// HealthChecks, if set, is called with every healthCheckNodePort (of
 	// LoadBalancer Services with externalTrafficPolicy Local) when they change.
 	HealthChecks func(map[uint16]HealthCheck)
@@ -78,6 +81,7 @@ type HealthCheck struct {
 // methods from any goroutine.
 type Proxier struct {
 	cfg   Config
+	clock clock.WithTicker
 	log   *zap.Logger
 	store *store
 	apl   *apply.Applier
@@ -136,13 +140,16 @@ func New(cfg Config) *Proxier {
 	if cfg.TurnPeriod == 0 {
 		cfg.TurnPeriod = 10 * time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
 	if cfg.Health == nil {
 		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, 0, nil)
 	}
-	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
+	return &Proxier{cfg: cfg, clock: cfg.Clock, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
 		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true,
 		views: make(chan chan<- *View), configs: make(chan *config.Config),
 		failing: map[string]*failure{}}
@@ -190,89 +197,6 @@ func (p *Proxier) queued() {
 		svc, ep := p.store.pending()
 		m.ServiceChangesPending.Set(float64(svc))
 		m.EndpointChangesPending.Set(float64(ep))
-	}
-}
-
-// Run syncs until ctx is done. Nothing is synced before the source has
-// delivered its initial state and the node is known.
-func (p *Proxier) Run(ctx context.Context) error {
-	waitStart := time.Now()
-	turn := time.NewTicker(p.cfg.TurnPeriod)
-	defer turn.Stop()
-	for !p.store.isSynced() {
-		p.cfg.Health.Turned() // waiting for the source is not being stuck
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.store.notify:
-		case <-turn.C:
-		case reply := <-p.views:
-			p.answerView(reply)
-		case cfg := <-p.configs:
-			p.takeConfig(cfg)
-		}
-	}
-	p.sourceWait = time.Since(waitStart)
-	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
-	full := time.NewTimer(0)
-	drain := time.NewTicker(p.cfg.DrainCheckPeriod)
-	defer drain.Stop()
-	retry := p.cfg.RetryMin
-	var retryTimer <-chan time.Time
-	services := time.NewTimer(time.Hour) // the next retry of a failing Service
-	services.Stop()
-	var last time.Time
-	for {
-		p.cfg.Health.Turned()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-full.C:
-			p.needFull = true
-		case <-p.store.notify:
-		case <-retryTimer:
-			retryTimer = nil
-		case <-services.C:
-		case <-turn.C:
-			continue
-		case <-drain.C:
-			p.drainCheck()
-			continue
-		case reply := <-p.views:
-			p.answerView(reply)
-			continue
-		case cfg := <-p.configs:
-			p.takeConfig(cfg)
-		}
-		if min := p.cfg.Config.IPVS.MinSyncPeriod; min > 0 && time.Since(last) < min {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(min - time.Since(last)):
-			}
-		}
-		last = time.Now()
-		fullSync := p.needFull
-		if retryTimer == nil {
-			p.retryAfter = retry
-		}
-		ok := p.sync()
-		p.retryAfter = 0
-		switch {
-		case ok:
-			retry = p.cfg.RetryMin
-			if fullSync {
-				full.Reset(p.cfg.Config.IPVS.SyncPeriod)
-			}
-		case retryTimer == nil:
-			p.log.Warn("sync failed; retrying", zap.Duration("after", retry))
-			retryTimer = time.After(retry)
-			retry = min(2*retry, p.cfg.RetryMax)
-		}
-		services.Stop()
-		if next := p.nextRetry(); !next.IsZero() {
-			services.Reset(max(time.Until(next), 0))
-		}
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 
 // SyncStats describes one sync.
 type SyncStats struct {
-	// Type is "full", "partial" or "drain".
-	Type     string
+	// Type is the kind of sync that ran (a partial step may run as a full one).
+	Type     SyncKind
 	Start    time.Time
 	Duration time.Duration
 	// Services is the number of Services recomputed.
@@ -57,9 +57,9 @@ func (st *SyncStats) phase(name string, start time.Time) time.Time {
 	return now
 }
 
-// sync runs one full or incremental sync and reports whether it succeeded.
-func (p *Proxier) sync() bool {
-	start := time.Now()
+// sync runs one full or incremental sync and reports what it did.
+func (p *Proxier) sync() SyncStats {
+	start := p.clock.Now()
 	ch := p.store.take()
 	var st SyncStats
 	if p.sourceWait > 0 {
@@ -71,14 +71,14 @@ func (p *Proxier) sync() bool {
 	} else {
 		p.partialSync(ch, &st)
 	}
-	st.Start, st.Duration = start, time.Since(start)
+	st.Start, st.Duration = start, p.clock.Since(start)
 	if !ch.first.IsZero() {
 		st.SinceChange = time.Since(ch.first)
 	}
 	p.publishFamilyMetrics()
-	p.finish(st, ch)
+	p.finish(&st, ch)
 	p.publishHealthChecks()
-	return st.Err == nil
+	return st
 }
 
 // recompute refreshes the fragments of the changed Services (all of them
@@ -155,7 +155,7 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 }
 
 func (p *Proxier) fullSync(ch changes, st *SyncStats) {
-	st.Type = "full"
+	st.Type = FullSync
 	start := time.Now()
 	p.recheckMissingSchedulers()
 	in, err := p.nodeInput(ch.node)
@@ -201,7 +201,7 @@ func (p *Proxier) fullSync(ch changes, st *SyncStats) {
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
 	st.phase("plan", start)
-	st.Failing = p.noteFailures(nil, p.run(pl, want, st), time.Now())
+	st.Failing = p.noteFailures(nil, p.run(pl, want, st), p.clock.Now())
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -217,11 +217,11 @@ func (p *Proxier) fullSync(ch changes, st *SyncStats) {
 }
 
 func (p *Proxier) partialSync(ch changes, st *SyncStats) {
-	st.Type = "partial"
+	st.Type = PartialSync
 	start := time.Now()
 	t, n := p.recompute(ch, false)
 	st.Services = n
-	t.Merge(p.dueRetries(time.Now()))
+	t.Merge(p.dueRetries(p.clock.Now()))
 	if t.Empty() {
 		return
 	}
@@ -229,7 +229,7 @@ func (p *Proxier) partialSync(ch changes, st *SyncStats) {
 	start = st.phase("compute", start)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
 	st.phase("plan", start)
-	st.Failing = p.noteFailures(t, p.run(pl, want, st), time.Now())
+	st.Failing = p.noteFailures(t, p.run(pl, want, st), p.clock.Now())
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
@@ -237,13 +237,14 @@ func (p *Proxier) partialSync(ch changes, st *SyncStats) {
 	}
 }
 
-// drainCheck deletes drained real servers whose connections have ended.
-func (p *Proxier) drainCheck() {
+// drainCheck deletes drained real servers whose connections have ended. A
+// failed read of their connection counts is reported (Err) but is not the
+// node's failure: the next check reads them again.
+func (p *Proxier) drainCheck() SyncStats {
+	st := SyncStats{Type: DrainSync, Start: p.clock.Now()}
 	if len(p.draining) == 0 || p.believed == nil {
-		return
+		return st
 	}
-	start := time.Now()
-	st := SyncStats{Type: "drain"}
 	scope := state.NewScope()
 	keys := make([]state.VSKey, 0, len(p.draining))
 	for k := range p.draining {
@@ -252,21 +253,23 @@ func (p *Proxier) drainCheck() {
 	}
 	if err := apply.RefreshDestinations(p.cfg.Kernel, p.believed, keys); err != nil {
 		p.log.Warn("drain check: cannot read real servers", zap.Error(err))
-		return
+		st.Err = fmt.Errorf("drain check: read real servers: %w", err)
+		return st
 	}
 	want := p.index.Partial(scope)
 	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
-	st.Failing = p.noteFailures(scope, p.run(pl, want, &st), time.Now())
+	st.Failing = p.noteFailures(scope, p.run(pl, want, &st), p.clock.Now())
 	for _, k := range keys {
 		delete(p.draining, k)
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
 		}
 	}
-	st.Start, st.Duration = start, time.Since(start)
+	st.Duration = p.clock.Since(st.Start)
 	if st.Ops > 0 {
-		p.finish(st, changes{})
+		p.finish(&st, changes{})
 	}
+	return st
 }
 
 // noteDraining remembers a virtual server that holds real servers nobody wants.
@@ -291,7 +294,7 @@ func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options 
 // It returns the Services whose operations failed; the node's failures
 // fail the sync (st.Err) and call for a full resync.
 func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[string]*failure {
-	st.Ops = len(pl.Ops)
+	st.Ops, st.Planned = len(pl.Ops), pl.Ops
 	if pl.Empty() {
 		return nil
 	}
@@ -339,8 +342,8 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[strin
 }
 
 // finish logs and records the outcome of a sync.
-func (p *Proxier) finish(st SyncStats, ch changes) {
-	fields := []zap.Field{zap.String("type", st.Type), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
+func (p *Proxier) finish(st *SyncStats, ch changes) {
+	fields := []zap.Field{zap.String("type", string(st.Type)), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
 		zap.Int("failed", st.Failed), zap.Int("messages", st.Messages), zap.Duration("took", st.Duration)}
 	if st.FailingServices > 0 {
 		fields = append(fields, zap.Int("failingServices", st.FailingServices))
@@ -364,24 +367,24 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 		}
 		p.log.Warn("sync incomplete; a full resync is pending", fields...)
 	} else {
-		if st.Type != "drain" {
-			p.needFull = p.needFull && st.Type != "full"
-			p.cfg.Health.Synced(st.Start, st.Type == "full")
+		if st.Type != DrainSync {
+			p.needFull = p.needFull && st.Type != FullSync
+			p.cfg.Health.Synced(st.Start, st.Type == FullSync)
 		}
-		if st.Ops > 0 || st.Type == "full" {
+		if st.Ops > 0 || st.Type == FullSync {
 			p.log.Info("synced", fields...)
 		} else {
 			p.log.Debug("synced", fields...)
 		}
 	}
 	if m != nil {
-		m.Syncs.WithLabelValues(st.Type, result).Inc()
+		m.Syncs.WithLabelValues(string(st.Type), result).Inc()
 		secs := st.Duration.Seconds()
 		m.SyncDuration.Observe(secs)
 		switch st.Type {
-		case "full":
+		case FullSync:
 			m.FullSyncDuration.Observe(secs)
-		case "partial":
+		case PartialSync:
 			m.PartialSyncDuration.Observe(secs)
 		}
 		m.ServiceChanges.Add(float64(ch.svcN))
@@ -399,7 +402,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 		m.EndpointChangesPending.Set(float64(ep))
 	}
 	if p.cfg.OnSync != nil {
-		p.cfg.OnSync(st)
+		p.cfg.OnSync(*st)
 	}
 }
 

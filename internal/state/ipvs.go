@@ -154,9 +154,13 @@ func (v VirtualServer) persistenceBits() int {
 }
 
 // Ipvsadm renders the virtual server in `ipvsadm -Sn` syntax.
-func (v VirtualServer) Ipvsadm() string {
+func (v VirtualServer) Ipvsadm() string { return "-A " + v.IpvsadmArgs() }
+
+// IpvsadmArgs renders the virtual server's ipvsadm arguments, without the
+// command flag (-A, -E): "-t 10.96.0.10:53 -s rr".
+func (v VirtualServer) IpvsadmArgs() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "-A %s -s %s", v.Key.Ipvsadm(), v.Scheduler)
+	fmt.Fprintf(&b, "%s -s %s", v.Key.Ipvsadm(), v.Scheduler)
 	if f := schedFlagNames(v.Scheduler, v.Flags); f != "" {
 		b.WriteString(" -b " + f)
 	}
@@ -245,8 +249,12 @@ func (r RealServer) SameConfig(o RealServer) bool {
 }
 
 // Ipvsadm renders the real server of vs in `ipvsadm -Sn` syntax.
-func (r RealServer) Ipvsadm(vs VSKey) string {
-	return fmt.Sprintf("-a %s -r %s %s -w %d", vs.Ipvsadm(), r.Key, forwardFlag(r.Forward), r.Weight)
+func (r RealServer) Ipvsadm(vs VSKey) string { return "-a " + r.IpvsadmArgs(vs) }
+
+// IpvsadmArgs renders the real server's ipvsadm arguments, without the
+// command flag (-a, -e): "-t 10.96.0.10:53 -r 10.244.1.7:53 -m -w 1".
+func (r RealServer) IpvsadmArgs(vs VSKey) string {
+	return fmt.Sprintf("%s -r %s %s -w %d", vs.Ipvsadm(), r.Key, forwardFlag(r.Forward), r.Weight)
 }
 
 func forwardFlag(f uint32) string {

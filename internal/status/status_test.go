@@ -79,7 +79,7 @@ func waitSync(t *testing.T, c chan proxier.SyncStats, typ string) {
 	for {
 		select {
 		case s := <-c:
-			if s.Type == typ && (typ != "partial" || s.Services > 0) {
+			if string(s.Type) == typ && (typ != "partial" || s.Services > 0) {
 				return
 			}
 		case <-time.After(5 * time.Second):

@@ -44,6 +44,9 @@ type Proxy struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
+	// argv, when set, is the whole command line instead of ipvs-proxy's
+	// (StartKubeProxy).
+	argv []string
 }
 
 // StartProxy runs
@@ -80,6 +83,9 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 
 // Args returns the daemon's command line arguments.
 func (p *Proxy) Args() []string {
+	if p.argv != nil {
+		return p.argv
+	}
 	args := []string{"run", "--logging-format=json", "--node-name", p.opts.NodeName}
 	if p.opts.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", p.opts.Kubeconfig)

@@ -111,6 +111,10 @@ func migrate(t *testing.T, ipvsBlock, scheduler, affinityExtra string, persisten
 	for _, tg := range migrationTargets {
 		loads[tg] = framework.StartLoadEvery(t, client, tg.proto, tg.addr, 500*time.Millisecond)
 	}
+	// The control: a backend asked directly, past IPVS. A failure here too
+	// means the guest stalled (one emulated CPU; kube-proxy's sync execs a
+	// process per ipset member), not that a handover dropped traffic.
+	control := framework.StartLoadEvery(t, client, framework.HTTP, "10.244.1.2:8080", 500*time.Millisecond)
 	byKubeProxy := kernelSnapshot(t)
 
 	// 2. kube-proxy stops without cleanup; ipvs-proxy adopts.
@@ -165,6 +169,8 @@ func migrate(t *testing.T, ipvsBlock, scheduler, affinityExtra string, persisten
 	removeFirewallMarkServers(t)
 	time.Sleep(2 * time.Second) // the loop's traffic after the rollback, too
 	checkLoads(t, loads)
+	c := control.Stop()
+	t.Logf("control, 10.244.1.2:8080 directly: %s%s", c, failedAt(c))
 }
 
 // migrationService is a ClusterIP Service name at vip on pod-a and pod-b.
@@ -209,6 +215,18 @@ func removeFirewallMarkServers(t *testing.T) {
 		t.Errorf("%d firewall-mark virtual servers left after the README's rollback step:\n%s", n, ipvsadmText(t))
 	}
 	t.Logf("%s: kube-proxy left %d firewall-mark virtual servers of ipvs-proxy's; the README's rollback step removed them", clock(), before)
+}
+
+// failedAt renders when the failed exchanges of r started.
+func failedAt(r framework.LoadResult) string {
+	if len(r.FailedAt) == 0 {
+		return ""
+	}
+	at := make([]string, 0, len(r.FailedAt))
+	for _, f := range r.FailedAt {
+		at = append(at, f.Format(clockFormat))
+	}
+	return " (started at " + strings.Join(at, ", ") + ")"
 }
 
 // clockFormat and clock time-stamp the scenario's steps in its log, to set
@@ -322,11 +340,7 @@ func checkLoads(t *testing.T, loads map[migrationTarget]*framework.Load) {
 		failed += r.Failed
 		report = append(report, fmt.Sprintf("%s %s: %s", tg.proto, tg.addr, r))
 		if r.Failed != 0 {
-			at := make([]string, 0, len(r.FailedAt))
-			for _, f := range r.FailedAt {
-				at = append(at, f.Format(clockFormat))
-			}
-			t.Errorf("%s %s: %d of %d requests failed across the handovers (started at %s)", tg.proto, tg.addr, r.Failed, r.Sent, strings.Join(at, ", "))
+			t.Errorf("%s %s: %d of %d requests failed across the handovers%s", tg.proto, tg.addr, r.Failed, r.Sent, failedAt(r))
 		}
 		if tg.addr == "10.96.0.12:80" && len(r.Backends) != 1 {
 			t.Errorf("%s %s (sessionAffinity ClientIP): one client reached %v, want one backend all along", tg.proto, tg.addr, r.Backends)

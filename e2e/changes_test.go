@@ -63,6 +63,10 @@ func TestChangesUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "web.yaml", changesService(""))
 	framework.WriteManifest(t, dir, "web-slice.yaml", changesSlice(ips["pod-a"], ips["pod-b"]))
+	// a directory emptied is kept as it was (a mount gone, more likely than
+	// a wish to remove every Service): deleting the Service's files below
+	// removes it because this one stays
+	framework.WriteManifest(t, dir, "keep.yaml", "# no objects\n")
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--drain-check-period", "1s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 	const http, line = "10.96.0.10:80", "10.96.0.10:9000"

@@ -60,8 +60,9 @@ status:
 //     forward a connection whose source is 127.0.0.1 to a real server
 //     elsewhere (see there): a client on the node is refused at once;
 //   - externalIPs: 203.0.113.10 is bound on kube-ipvs0 and reachable from a
-//     client namespace; 10.10.0.1, the node's own address, gets a virtual
-//     server but is not bound on kube-ipvs0; both are in KUBE-EXTERNAL-IP;
+//     client namespace; 10.10.0.1, the node's own address (refused unless
+//     --external-ip-cidrs allows it, as here), gets a virtual server but is
+//     not bound on kube-ipvs0; both are in KUBE-EXTERNAL-IP;
 //   - a LoadBalancer ingress IP with loadBalancerSourceRanges 10.250.1.0/24
 //     answers a client at 10.250.1.2, while one at 10.250.2.2 times out
 //     (dropped, not refused) there, yet reaches the Service's ClusterIP.
@@ -73,7 +74,8 @@ func TestExternalAccess(t *testing.T) {
 	deniedNS := framework.NewClientNS(t, "denied", "10.250.2.2")
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "external.yaml", externalManifests())
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir,
+		ExtraArgs: []string{"--external-ip-cidrs", "203.0.113.0/24," + framework.NodeIP + "/32"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 	vss := framework.IPVSServices(t)
 	bound := framework.Addrs(t, "kube-ipvs0")

@@ -40,13 +40,18 @@ spec:
 // (--fault-inject-rate-file, read every second) while 20 Services are added,
 // with --ipvs-sync-period 2s, so a change may wait 4 s before the node is
 // unhealthy. A client loop runs against a Service programmed before:
-//   - every failed write is logged with what was being done ("add real
-//     server 10.244.1.2:8080 to TCP 10.96.1.7:80 (default/svc-07:http):
-//     injected fault"), and counted in ipvsproxy_kernel_errors_total;
-//   - the sync is retried with a doubling backoff (1 s, 2 s, ...);
-//   - /healthz turns 503 only once the change has waited longer than the
-//     grace (2 × 2 s), not before; the faults go on until it has and two
-//     retries have failed;
+//   - the failures are the Services' own: each is logged with the Service
+//     and what was being done ("add real server 10.244.1.2:8080 to TCP
+//     10.96.1.7:80 (default/svc-07:http): injected fault"), retried on its
+//     own with a doubling backoff (1 s, 2 s, ...), counted in
+//     ipvsproxy_kernel_errors_total and ipvsproxy_failing_services; /healthz
+//     stays 200 throughout (one tenant's Service the kernel refuses must not
+//     make load balancers drop every node);
+//   - a failure of the node's own objects is the node's: with every write
+//     failing and a sysctl of ours changed by hand, the full sync that would
+//     repair it fails; /healthz turns 503 once that has waited longer than
+//     the grace (2 × 2 s), not before, while /livez stays 200 (a restart
+//     would not help); the full syncs are retried with a doubling backoff;
 //   - once the rate is back to 0, the daemon converges: /healthz is 200
 //     again, and ipvsadm -Sn, ipset save, the kube-ipvs0 addresses and
 //     iptables-save are what a clean start (after `ipvs-proxy cleanup`) on
@@ -92,30 +97,72 @@ func TestKernelFaults(t *testing.T) {
 	setRate("0.5")
 	logStart, syncStart := len(proxy.Logs()), len(proxy.Syncs())
 	framework.WriteManifest(t, dir, "many.yaml", faultServicesYAML())
+	const retryingService = "Service's kernel operations failed; retrying it on its own (the node stays healthy)"
+	framework.Eventually(t, 60*time.Second, func() error {
+		byService := map[string]int{}
+		for _, r := range framework.Messages(proxy.Logs()[logStart:], retryingService) {
+			byService[r.Field("service")]++
+		}
+		for _, n := range byService {
+			if n >= 3 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Service retried three times yet (%d failing)", len(byService))
+	})
+	m, err := framework.ScrapeMetrics(framework.MetricsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := m["ipvsproxy_failing_services"]; n < 1 {
+		t.Errorf("ipvsproxy_failing_services is %v while Services fail, want at least 1", n)
+	}
+	serviceFaults := time.Now()
+	for _, s := range health.Samples() {
+		if s.Err != nil || s.Code != 200 {
+			t.Errorf("/healthz at %s, while only Services fail: %s %v", s.At.Format("15:04:05.000"), s.Healthz, s.Err)
+		}
+	}
+
+	// the node's own objects: every write fails, and a sysctl of ours is changed
+	setRate("1")
+	nodeStart := len(proxy.Logs())
+	framework.Sysctl(t, "net.ipv4.vs.expire_nodest_conn", "0")
 	changed := time.Now()
 	const retrying = "sync failed; retrying"
 	var unhealthy time.Time
 	framework.Eventually(t, 60*time.Second, func() error {
 		for _, s := range health.Samples() {
-			if s.Err == nil && s.Code == 503 {
+			if s.Err == nil && s.Code == 503 && s.At.After(changed) {
 				unhealthy = s.At
 				break
 			}
 		}
-		n := len(framework.Messages(proxy.Logs()[logStart:], retrying))
+		n := len(framework.Messages(proxy.Logs()[nodeStart:], retrying))
 		if unhealthy.IsZero() || n < 2 {
-			return fmt.Errorf("/healthz turned 503: %v; %d retries", !unhealthy.IsZero(), n)
+			return fmt.Errorf("/healthz turned 503: %v; %d retries of the full sync", !unhealthy.IsZero(), n)
 		}
 		return nil
 	})
-	t.Logf("/healthz turned 503 %.1fs after the change (grace %s)", unhealthy.Sub(changed).Seconds(), grace)
+	t.Logf("/healthz turned 503 %.1fs after the node's sysctl changed (grace %s)", unhealthy.Sub(changed).Seconds(), grace)
 	if unhealthy.Sub(changed) < grace {
 		t.Errorf("/healthz turned 503 %.1fs after the change, before the grace of %s", unhealthy.Sub(changed).Seconds(), grace)
 	}
 	for _, s := range health.Samples() {
-		if s.Err != nil || (s.Code != 200 && s.At.Before(changed.Add(grace))) {
+		if s.At.After(serviceFaults) && (s.Err != nil || (s.Code != 200 && s.At.Before(changed.Add(grace)))) {
 			t.Errorf("/healthz at %s (%.1fs after the change): %s %v", s.At.Format("15:04:05.000"), s.At.Sub(changed).Seconds(), s.Healthz, s.Err)
 		}
+	}
+	if l, err := framework.GetLivez(framework.HealthzAddr); err != nil || l.Code != 200 {
+		t.Errorf("/livez while the node is unhealthy: %s %v; want 200 (a restart would not help)", l, err)
+	}
+	var backoff []string
+	for _, r := range framework.Messages(proxy.Logs()[nodeStart:], retrying) {
+		backoff = append(backoff, r.Field("after"))
+	}
+	t.Logf("full syncs retried after %s", strings.Join(backoff, ", "))
+	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {
+		t.Errorf("full syncs retried after %v, want a backoff doubling from 1s", backoff)
 	}
 
 	setRate("0")
@@ -128,12 +175,19 @@ func TestKernelFaults(t *testing.T) {
 		if h.Code != 200 {
 			return fmt.Errorf("/healthz: %s", h)
 		}
+		m, err := framework.ScrapeMetrics(framework.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		if n := m["ipvsproxy_failing_services"]; n != 0 {
+			return fmt.Errorf("%v Services still failing", n)
+		}
 		for _, s := range proxy.Syncs()[syncStart:] {
-			if s.Type == "full" && !s.Incomplete {
+			if s.Type == "full" && !s.Incomplete && s.Failed == 0 && s.Ops == 0 {
 				return nil
 			}
 		}
-		return fmt.Errorf("no complete full sync since the faults began")
+		return fmt.Errorf("no clean full sync since the faults began")
 	})
 	t.Logf("converged %.1fs after the fault rate went back to 0", time.Since(cleared).Seconds())
 	res := load.Stop()
@@ -142,15 +196,18 @@ func TestKernelFaults(t *testing.T) {
 		t.Errorf("HTTP %s, programmed before the faults: %d of %d requests failed, want 0", web, res.Failed, res.Sent)
 	}
 
-	faultLog := proxy.Logs()[logStart:]
-	failures := framework.Messages(faultLog, "kernel operation failed")
+	faultLog := proxy.Logs()[logStart:nodeStart]
 	var injected []string
-	for _, f := range failures {
-		if err := f.Field("err"); strings.HasSuffix(err, ": injected fault") {
-			injected = append(injected, err)
+	perService := map[string][]string{}
+	for _, r := range framework.Messages(faultLog, retryingService) {
+		for _, e := range strings.Split(r.Field("err"), "\n") {
+			if strings.HasSuffix(e, ": injected fault") {
+				injected = append(injected, e)
+			}
 		}
+		perService[r.Field("service")] = append(perService[r.Field("service")], r.Field("retryAfter"))
 	}
-	t.Logf("%d kernel operations logged as failed, %d of them injected, e.g.:\n  %s", len(failures), len(injected),
+	t.Logf("%d Services failed, %d failures logged, e.g.:\n  %s", len(perService), len(injected),
 		strings.Join(injected[:min(len(injected), 4)], "\n  "))
 	described := regexp.MustCompile(`^(add virtual server TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
 		`add real server 10\.244\.[12]\.2:8080 to TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
@@ -163,15 +220,18 @@ func TestKernelFaults(t *testing.T) {
 	if len(injected) == 0 {
 		t.Errorf("no injected failure was logged")
 	}
-	var backoff []string
-	for _, r := range framework.Messages(faultLog, retrying) {
-		backoff = append(backoff, r.Field("after"))
+	doubled := false
+	for svc, waits := range perService {
+		if len(waits) >= 2 && waits[0] == "1s" && waits[1] == "2s" {
+			doubled = true
+			t.Logf("%s retried after %s", svc, strings.Join(waits, ", "))
+			break
+		}
 	}
-	t.Logf("retries after %s", strings.Join(backoff, ", "))
-	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {
-		t.Errorf("retries after %v, want a backoff doubling from 1s", backoff)
+	if !doubled {
+		t.Errorf("no Service was retried after 1s then 2s: %v", perService)
 	}
-	m, err := framework.ScrapeMetrics(framework.MetricsAddr)
+	m, err = framework.ScrapeMetrics(framework.MetricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +256,7 @@ func TestKernelFaults(t *testing.T) {
 	fresh := sortedKernelState(t)
 	for _, what := range []string{"ipvsadm -Sn", "ipset save", "kube-ipvs0", "iptables-save"} {
 		if converged[what] != fresh[what] {
-			t.Errorf("%s after the faults differs from a clean start's:\nafter the faults:\n%s\nclean start:\n%s", what, converged[what], fresh[what])
+			t.Errorf("%s after the faults differs from a clean start's:\n after the faults:\n%s\nclean start:\n%s", what, converged[what], fresh[what])
 		}
 	}
 	t.Logf("after the faults the kernel holds what a clean start programs: %d virtual servers", len(framework.IPVSServices(t)))

@@ -11,10 +11,12 @@ import (
 )
 
 // foreignVirtualServers are added by hand with ipvsadm, as another program
-// would: one on an address that is not the node's, one on the node's own
-// address with a port that is no NodePort, one on a firewall mark.
+// would: one on an address that is not the node's, one there on the port
+// of our NodePort, one on the node's own address with a port that is no
+// NodePort, one on a firewall mark.
 var foreignVirtualServers = []struct{ proto, addr, sched, rs string }{
 	{"TCP", "192.0.2.50:80", "wlc", "10.244.1.2:8080"},
+	{"TCP", "192.0.2.51:30080", "rr", "10.244.2.2:8080"},
 	{"TCP", framework.NodeIP + ":7777", "rr", "10.244.2.2:8080"},
 	{"FWM", "7", "sh", "10.244.1.2:8080"},
 }
@@ -28,8 +30,10 @@ var foreignRules = []string{
 }
 
 // TestOwnershipAndCleanup: what ipvs-proxy did not create, it leaves alone.
-//   - virtual servers added by hand (on 192.0.2.50:80, on the node's own
-//     address 10.10.0.1:7777 next to a NodePort, on firewall mark 7), an
+//   - virtual servers added by hand (on 192.0.2.50:80, on 192.0.2.51:30080,
+//     the port of our NodePort on an address that was never the node's, on
+//     the node's own address 10.10.0.1:7777 next to a NodePort, on firewall
+//     mark 7), an
 //     ipset, an iptables chain, and rules of another program in that chain
 //     and in filter INPUT and nat OUTPUT (where ours jump from) survive
 //     several full syncs (every 2 s),
@@ -91,7 +95,7 @@ func TestOwnershipAndCleanup(t *testing.T) {
 				t.Errorf("cleanup --dry-run does not list %q", want)
 			}
 		}
-		for _, foreign := range []string{"192.0.2.50", ":7777", "-f 7", "OTHER-", "192.0.2.8"} {
+		for _, foreign := range []string{"192.0.2.50", "192.0.2.51", ":7777", "-f 7", "OTHER-", "192.0.2.8"} {
 			if strings.Contains(out, foreign) {
 				t.Errorf("cleanup --dry-run would touch %s", foreign)
 			}

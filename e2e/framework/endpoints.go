@@ -23,12 +23,16 @@ const (
 // endpointTimeout bounds one request to the daemon's HTTP endpoints.
 const endpointTimeout = 5 * time.Second
 
-// Healthz is one answer of the daemon's /healthz.
+// Healthz is one answer of the daemon's /healthz (or /livez).
 type Healthz struct {
-	// Code is the HTTP status: 200 healthy, 503 when a change has waited
-	// longer than twice the sync period.
-	Code        int
-	LastUpdated time.Time `json:"lastUpdated"`
+	// Code is the HTTP status: 200 healthy, 503 before the first full sync,
+	// when a change has waited longer than twice the sync period, or when
+	// the Node is not eligible.
+	Code int
+	// LastUpdated and CurrentTime are as kube-proxy prints them (Go's time format).
+	LastUpdated  string `json:"lastUpdated"`
+	CurrentTime  string `json:"currentTime"`
+	NodeEligible *bool  `json:"nodeEligible"`
 	// SourceStaleSince is set while the source (API server or manifest
 	// directory) is unreachable.
 	SourceStaleSince *time.Time `json:"sourceStaleSince"`
@@ -42,14 +46,19 @@ func (h Healthz) String() string {
 }
 
 // GetHealthz asks the daemon's /healthz at addr ("IP:port").
-func GetHealthz(addr string) (Healthz, error) {
-	code, body, err := httpGet("http://" + addr + "/healthz")
+func GetHealthz(addr string) (Healthz, error) { return getHealth(addr, "/healthz") }
+
+// GetLivez asks the daemon's /livez at addr ("IP:port").
+func GetLivez(addr string) (Healthz, error) { return getHealth(addr, "/livez") }
+
+func getHealth(addr, path string) (Healthz, error) {
+	code, body, err := httpGet("http://" + addr + path)
 	if err != nil {
 		return Healthz{}, err
 	}
 	h := Healthz{Code: code, Body: body}
 	if err := json.Unmarshal([]byte(body), &h); err != nil {
-		return h, fmt.Errorf("/healthz answered %d %q: %w", code, body, err)
+		return h, fmt.Errorf("%s answered %d %q: %w", path, code, body, err)
 	}
 	return h, nil
 }

@@ -23,6 +23,8 @@ type Result struct {
 	Done []bool
 	// Errors holds one wrapped error per failed operation.
 	Errors []error
+	// ErrOf maps the index of each failed plan op to its error (as in Errors).
+	ErrOf map[int]error
 	// Applied counts successful operations by kind.
 	Applied map[plan.Kind]int
 	// Messages counts the kernel write requests sent (including retried adds as edits).
@@ -48,7 +50,7 @@ func (a *Applier) Apply(p *plan.Plan) *Result {
 		for j < len(p.Ops) && batchable(p.Ops[i].Kind, p.Ops[j].Kind) {
 			j++
 		}
-		a.run(p.Ops[i:j], r.Done[i:j], r)
+		a.run(p.Ops[i:j], i, r.Done[i:j], r)
 		i = j
 	}
 	for i, op := range p.Ops {
@@ -77,8 +79,15 @@ func batchable(a, b plan.Kind) bool {
 	return group(a) != 0 && group(a) == group(b)
 }
 
-func (a *Applier) run(ops []plan.Op, done []bool, r *Result) {
-	fail := func(i int, err error) { r.Errors = append(r.Errors, fmt.Errorf("%s: %w", Describe(ops[i]), err)) }
+func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
+	fail := func(i int, err error) {
+		e := fmt.Errorf("%s: %w", Describe(ops[i]), err)
+		r.Errors = append(r.Errors, e)
+		if r.ErrOf == nil {
+			r.ErrOf = map[int]error{}
+		}
+		r.ErrOf[base+i] = e
+	}
 	one := func(err error) {
 		r.Messages++
 		if err == nil {

@@ -3,6 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
+	"net/netip"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -78,10 +81,23 @@ func cleanupKernel(k kernel.Kernel, cfg *config.Config, f *cleanupFlags, stdout,
 	if observed == nil {
 		return fail(exitError, "%v", err)
 	}
-	pl := plan.Diff(state.New(), observed, plan.Options{Cleanup: true, ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs})
+	addrs, err := k.Link.NodeAddresses()
+	if err != nil {
+		fmt.Fprintf(stderr, "cleanup: cannot list the node's addresses (%v): NodePort virtual servers are left in place\n", err)
+	}
+	nodeAddrs := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		nodeAddrs[a] = true
+	}
+	pl := plan.Diff(state.New(), observed, plan.Options{Cleanup: true, ExcludeCIDRs: cfg.IPVS.ExcludeCIDRs, NodeAddresses: nodeAddrs})
 	if f.dryRun || f.verbose {
 		for _, op := range pl.Ops {
 			fmt.Fprintln(stdout, op.String())
+		}
+	}
+	for _, fam := range []state.Family{state.IPv4, state.IPv6} {
+		for _, chain := range slices.Sorted(maps.Keys(observed.Rules[fam].Shared)) {
+			fmt.Fprintf(stdout, "left chain %s (IPv%d) in place: another component still uses it (%s)\n", chain, fam, observed.Rules[fam].Shared[chain])
 		}
 	}
 	if f.dryRun {

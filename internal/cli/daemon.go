@@ -48,8 +48,9 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
 	var injector *fault.Injector
-	if f.faultRate > 0 || f.faultFile != "" {
-		log.Warn("fault injection enabled: kernel writes will fail on purpose", zap.Float64("rate", f.faultRate), zap.String("rateFile", f.faultFile))
+	if f.faultRate > 0 || f.faultFile != "" || f.faultReads != "" {
+		log.Warn("fault injection enabled: kernel writes (and reads) will fail on purpose", zap.Float64("rate", f.faultRate),
+			zap.String("rateFile", f.faultFile), zap.String("readsFile", f.faultReads))
 		injector = fault.NewInjector(f.faultRate, f.faultSeed)
 		k = fault.Wrap(k, injector)
 	}
@@ -61,7 +62,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	defer background.Wait()
 	m := metrics.New()
 	m.Registry.MustRegister(metrics.BuildInfo(Version, gitCommit()))
-	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, nil)
+	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, 0, nil)
 	m.Registry.MustRegister(metrics.SourceStale(func() time.Time { return tracker.Status().SourceStaleSince }))
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
 	defer checks.Close()
@@ -82,7 +83,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	})
 	cz := &configz{}
 	cz.set(cfg)
-	serverErrs, err := serve(ctx, cfg, m, tracker, endpoints(nodeName, p, statsKernel, cz, cfg.EnableProfiling), log)
+	serverErrs, err := serve(ctx, cfg, m, tracker, endpoints(nodeName, p, statsKernel, cz, cfg.EnableProfiling, f.statusRemote), log)
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,9 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	if injector != nil && f.faultFile != "" {
 		background.Go(func() { followRateFile(ctx, f.faultFile, injector, log) })
+	}
+	if injector != nil && f.faultReads != "" {
+		background.Go(func() { followReadsFile(ctx, f.faultReads, injector, log) })
 	}
 	restart := make(chan []string, 1)
 	if f.configFile != "" {
@@ -143,19 +147,20 @@ func newSource(ctx context.Context, f *runFlags, cfg *config.Config, nodeName st
 	return ks, ev, nil
 }
 
-// serve starts the healthz and metrics servers of cfg; a listen failure is
-// a startup error (kube-proxy's bindAddressHardFail: true, always).
+// serve starts the healthz and metrics servers of cfg. An address in use
+// (an old kube-proxy still there) is bound once free, while the kernel is
+// programmed meanwhile; any other listen failure is a startup error.
 func serve(ctx context.Context, cfg *config.Config, m *metrics.Metrics, tracker *health.Tracker, extra map[string]http.Handler, log *zap.Logger) ([]<-chan error, error) {
 	var errs []<-chan error
 	if cfg.HealthzBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.HealthzBindAddress, countAnswers(server.HealthMux(tracker), m), log.Named("healthz"))
+		errc, err := server.Serve(ctx, cfg.HealthzBindAddress, countAnswers(server.HealthMux(tracker), m), server.HealthLimits, log.Named("healthz"))
 		if err != nil {
 			return nil, fmt.Errorf("healthz server: %w", err)
 		}
 		errs = append(errs, errc)
 	}
 	if cfg.MetricsBindAddress != "" {
-		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), log.Named("metrics"))
+		errc, err := server.Serve(ctx, cfg.MetricsBindAddress, server.MetricsMux(m, extra), server.MetricsLimits, log.Named("metrics"))
 		if err != nil {
 			return nil, fmt.Errorf("metrics server: %w", err)
 		}

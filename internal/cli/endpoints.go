@@ -17,17 +17,24 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/status"
 )
 
 // endpoints are the metrics address's handlers besides /metrics and
 // /proxyMode: /status, /configz, and with enableProfiling kube-proxy's
-// /debug/pprof and /debug/flags/v.
-func endpoints(nodeName string, p *proxier.Proxier, stats status.Kernel, cz *configz, profiling bool) map[string]http.Handler {
+// /debug/pprof and /debug/flags/v. /status lists every Service
+// unauthenticated: it answers only the node itself unless statusRemote,
+// and one or two requests at a time (each dumps the IPVS table).
+func endpoints(nodeName string, p *proxier.Proxier, stats status.Kernel, cz *configz, profiling, statusRemote bool) map[string]http.Handler {
 	h := map[string]http.Handler{"/configz": cz}
 	if stats != nil {
-		h["/status"] = status.Handler(nodeName, p, stats)
+		st := status.Handler(nodeName, p, stats)
+		if !statusRemote {
+			st = server.LoopbackOnly(st)
+		}
+		h["/status"] = server.Bounded(st, 2)
 	}
 	if profiling {
 		h["/debug/pprof/"] = http.HandlerFunc(pprof.Index)

@@ -208,7 +208,33 @@ func addOverrideFlags(fs *pflag.FlagSet) *overrides {
 		}
 		return nil
 	})
+	// ipvs-proxy's own (the file's ipvsProxy section): applied over --config too
+	stringsFlag("external-ip-cidrs", "the only CIDRs Services' externalIPs may come from (ipvsProxy.externalIPCIDRs; default: any but the node's addresses)")
+	setAlways("external-ip-cidrs", func(c *config.Config) error { return c.SetExternalIPCIDRs(*list["external-ip-cidrs"]) })
+	i32("max-virtual-servers-per-service", config.DefaultMaxVirtualServersPerService, "the most virtual servers one Service may expand to on this node")
+	setAlways("max-virtual-servers-per-service", func(c *config.Config) error {
+		c.Limits.VirtualServers = int(*i["max-virtual-servers-per-service"])
+		return atLeastOne(c.Limits.VirtualServers)
+	})
+	i32("max-real-servers-per-service", config.DefaultMaxRealServersPerService, "the most real servers one Service may expand to on this node")
+	setAlways("max-real-servers-per-service", func(c *config.Config) error {
+		c.Limits.RealServers = int(*i["max-real-servers-per-service"])
+		return atLeastOne(c.Limits.RealServers)
+	})
+	str("node-port-range", config.DefaultNodePortRange.String(), "standalone mode: the API server's --service-node-port-range, node ports are checked against")
+	setAlways("node-port-range", func(c *config.Config) error {
+		var err error
+		c.NodePortRange, err = config.ParsePortRange(*s["node-port-range"])
+		return err
+	})
 	return o
+}
+
+func atLeastOne(n int) error {
+	if n < 1 {
+		return fmt.Errorf("%d must be at least 1", n)
+	}
+	return nil
 }
 
 // apply sets the flags given on the command line over cfg. With fromFile

@@ -53,6 +53,7 @@ func runPlan(f *planFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
+	cfg.APIChecks = true // manifests: nobody validated them
 	node := desired.Node{Name: f.nodeName, Labels: f.labels}
 	for _, s := range f.nodeIPs {
 		a, err := netip.ParseAddr(strings.TrimSpace(s))

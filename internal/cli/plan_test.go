@@ -98,6 +98,7 @@ func runScenario(t *testing.T, data []byte) string {
 		}
 		manifests = append(manifests, doc)
 	}
+	cfg.APIChecks = true // as plan does
 	objs := manifest.Read("scenario", bytes.Join(manifests, []byte("\n---\n")))
 	var out bytes.Buffer
 	errs := WritePlan(&out, cfg, node, objs)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -17,6 +16,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/untrusted"
 )
 
 // The config file is watched and applied again when its content changes.
@@ -47,7 +47,7 @@ type configWatcher struct {
 }
 
 func (w *configWatcher) run(ctx context.Context) {
-	w.last, _ = os.ReadFile(w.f.configFile)
+	w.last, _ = untrusted.ReadFile(w.f.configFile, config.MaxFileSize)
 	events := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -102,7 +102,7 @@ func (w *configWatcher) run(ctx context.Context) {
 // check reads the file and applies it if it changed; it reports whether
 // the daemon must restart.
 func (w *configWatcher) check(ctx context.Context) bool {
-	data, err := os.ReadFile(w.f.configFile)
+	data, err := untrusted.ReadFile(w.f.configFile, config.MaxFileSize) // a FIFO or /dev/zero is refused, not read forever
 	if err != nil {
 		w.log.Warn("cannot read the config file; keeping the running configuration", zap.Error(err))
 		return false
@@ -162,6 +162,7 @@ func changedFields(a, b *config.Config) []string {
 	if a.Master != b.Master {
 		out = append(out, "--master")
 	}
+	out = append(out, config.ChangedExtension(a, b)...)
 	sort.Strings(out)
 	return out
 }

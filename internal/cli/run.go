@@ -37,6 +37,8 @@ type runFlags struct {
 	trafficPeriod     time.Duration
 	trafficNamespaces []string
 	faultSeed         int64
+	faultReads        string
+	statusRemote      bool
 	kernelRelease     string
 	cleanup           bool
 	writeConfigTo     string
@@ -68,7 +70,9 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	fs.Int64Var(&f.faultSeed, "fault-inject-seed", 1, "testing only: seed of the fault injector")
 	fs.StringVar(&f.faultFile, "fault-inject-rate-file", "", "testing only: read the fault injection rate from this file every second")
 	fs.StringVar(&f.kernelRelease, "kernel-release-override", "", "testing only: act as if the kernel's release (uname -r) were this")
-	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file", "kernel-release-override"} {
+	fs.StringVar(&f.faultReads, "fault-inject-reads-file", "", "testing only: while this file names a read (node-addresses), that read fails")
+	fs.BoolVar(&f.statusRemote, "status-remote", false, "answer /status on the metrics address to clients on other hosts too (it lists every Service, unauthenticated); by default only the node itself may ask")
+	for _, name := range []string{"fault-inject-rate", "fault-inject-seed", "fault-inject-rate-file", "fault-inject-reads-file", "kernel-release-override"} {
 		_ = fs.MarkHidden(name)
 	}
 	f.over = addOverrideFlags(fs)

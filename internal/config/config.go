@@ -38,6 +38,19 @@ type Config struct {
 	IPVS      IPVS
 	Conntrack Conntrack
 
+	// ipvs-proxy's own settings: the file's ipvsProxy section (Extension)
+	// or flags.
+
+	// ExternalIPCIDRs, when set, are the only CIDRs externalIPs may come from.
+	ExternalIPCIDRs []netip.Prefix
+	// Limits bound what one Service may expand to on a node.
+	Limits Limits
+	// NodePortRange is what standalone mode checks node ports against.
+	NodePortRange PortRange
+	// APIChecks applies the API server's own checks that manifests skip:
+	// set in standalone mode and by plan, where nobody else validated them.
+	APIChecks bool
+
 	Kubeconfig         string
 	Master             string
 	QPS                float32

@@ -38,6 +38,8 @@ func Default() *Config {
 			TCPEstablishedTimeout: 24 * time.Hour,
 			TCPCloseWaitTimeout:   time.Hour,
 		},
+		Limits:           Limits{VirtualServers: DefaultMaxVirtualServersPerService, RealServers: DefaultMaxRealServersPerService},
+		NodePortRange:    DefaultNodePortRange,
 		QPS:              5,
 		Burst:            10,
 		ContentType:      "application/vnd.kubernetes.protobuf",

@@ -1,16 +1,17 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 
 	kpv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
 	k8sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/untrusted"
 )
 
 // The apiVersion and kind of kube-proxy's configuration file.
@@ -26,9 +27,14 @@ type Report struct {
 	Infos    []string
 }
 
-// LoadFile reads and validates a KubeProxyConfiguration file.
+// MaxFileSize bounds the configuration file (kube-proxy's is a few hundred bytes).
+const MaxFileSize = 1 << 20
+
+// LoadFile reads and validates a KubeProxyConfiguration file: a regular
+// file of at most MaxFileSize bytes (a FIFO or a symlink to /dev/zero is
+// refused, not read forever).
 func LoadFile(path string) (*Config, *Report, error) {
-	data, err := os.ReadFile(path)
+	data, err := untrusted.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
@@ -44,7 +50,7 @@ func LoadFile(path string) (*Config, *Report, error) {
 // each error naming its field.
 func Parse(data []byte) (*Config, *Report, error) {
 	rep := &Report{}
-	js, err := yaml.YAMLToJSON(data)
+	js, err := untrusted.YAMLToJSON(data, MaxFileSize)
 	if err != nil {
 		return nil, rep, fmt.Errorf("not valid YAML: %w", err)
 	}
@@ -54,6 +60,13 @@ func Parse(data []byte) (*Config, *Report, error) {
 	}
 	if err := checkTypeMeta(raw); err != nil {
 		return nil, rep, err
+	}
+	ext, hasExt := raw[ExtensionKey]
+	if hasExt {
+		delete(raw, ExtensionKey) // kube-proxy's fields are decoded without ipvs-proxy's own
+		if js, err = jsonOf(raw); err != nil {
+			return nil, rep, err
+		}
 	}
 	var kpc kpv1alpha1.KubeProxyConfiguration
 	strictErrs, err := k8sjson.UnmarshalStrict(js, &kpc)
@@ -79,7 +92,21 @@ func Parse(data []byte) (*Config, *Report, error) {
 		return nil, rep, fmt.Errorf("mode: %q is not supported: ipvs-proxy implements only the ipvs mode; set mode: ipvs", kpc.Mode)
 	}
 	cfg, err := fromV1alpha1(&kpc)
-	return cfg, rep, err
+	if hasExt && cfg != nil {
+		err = errors.Join(err, applyExtension(ext, cfg, rep))
+	}
+	if err != nil {
+		return nil, rep, err
+	}
+	return cfg, rep, nil
+}
+
+func jsonOf(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode: %w", err)
+	}
+	return b, nil
 }
 
 func checkTypeMeta(raw map[string]any) error {

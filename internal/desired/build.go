@@ -36,11 +36,12 @@ func Build(in *Input, services []*v1.Service, slices []*discovery.EndpointSlice)
 		byService[key] = append(byService[key], es)
 	}
 	sorted := append([]*v1.Service(nil), services...)
-	sort.Slice(sorted, func(i, j int) bool {
+	sort.SliceStable(sorted, func(i, j int) bool {
 		return ServiceKey(sorted[i].Namespace, sorted[i].Name) < ServiceKey(sorted[j].Namespace, sorted[j].Name)
 	})
 	x := NewIndex(Base(in))
 	seen := map[string]bool{}
+	var keys []string
 	t := NewTouched()
 	for _, svc := range sorted {
 		key := ServiceKey(svc.Namespace, svc.Name)
@@ -49,7 +50,10 @@ func Build(in *Input, services []*v1.Service, slices []*discovery.EndpointSlice)
 			continue
 		}
 		seen[key] = true
+		keys = append(keys, key)
 		x.Replace(key, ForService(in, svc, byService[key]), t)
+	}
+	for _, key := range keys { // after all: a later Service may take what an earlier one had
 		errs = append(errs, x.Errors(key)...)
 	}
 	return x, errs

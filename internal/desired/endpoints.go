@@ -92,6 +92,10 @@ func parseSlice(es *discovery.EndpointSlice, nodeName string, errs *objErrs) (sl
 			errs.add(field+"[0]", "%s is not an %s address", addr, es.AddressType)
 			continue
 		}
+		if why := specialIP(addr); why != "" {
+			errs.add(field+"[0]", "%s %s", addr, why)
+			continue
+		}
 		e := endpoint{addr: addr}
 		e.ready = ep.Conditions.Ready == nil || *ep.Conditions.Ready
 		e.serving = e.ready

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -30,6 +31,9 @@ type Fragment struct {
 	Errors []error
 	// Rejected says the whole Service was invalid and nothing was computed.
 	Rejected bool
+	// Created is the Service's creationTimestamp: between two Services that
+	// want the same virtual server in the same role, the older keeps it.
+	Created time.Time
 	// MarkPorts are the Service ports (labels) with a firewall-mark virtual
 	// server for in-cluster traffic (see incluster.go): until the Index
 	// assigns their marks, the fragment carries placeholders, the position
@@ -41,7 +45,7 @@ type Fragment struct {
 
 // ForService computes what one Service and its EndpointSlices want on this node.
 func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *Fragment {
-	f := &Fragment{}
+	f := &Fragment{Created: svc.CreationTimestamp.Time}
 	errs := &objErrs{kind: "Service", ns: svc.Namespace, name: svc.Name}
 	s, ok := parseService(in, svc, errs)
 	f.Errors = errs.errs
@@ -52,10 +56,22 @@ func ForService(in *Input, svc *v1.Service, slices []*discovery.EndpointSlice) *
 	var parsed []sliceEndpoints
 	for _, es := range slices {
 		serrs := &objErrs{kind: "EndpointSlice", ns: es.Namespace, name: es.Name}
+		if in.Config.APIChecks && !checkName("EndpointSlice", es.Namespace, es.Name, serrs) {
+			f.Errors = append(f.Errors, serrs.errs...)
+			continue
+		}
 		if p, ok := parseSlice(es, in.Node.Name, serrs); ok {
 			parsed = append(parsed, p)
 		}
 		f.Errors = append(f.Errors, serrs.errs...)
+	}
+	if vs, rs := s.expansion(in, parsed); overLimits(in, vs, rs) != "" {
+		// computing it would take the node's memory (10,000 ports × 10
+		// externalIPs is 110,000 virtual servers): refused whole
+		errs.add("spec", "%s", overLimits(in, vs, rs))
+		f.Errors = append(f.Errors, errs.errs[len(errs.errs)-1])
+		f.Rejected = true
+		return f
 	}
 	b := fragmentBuilder{in: in, s: s, f: f, localReady: map[state.Family]map[netip.Addr]bool{}}
 	for fam, vip := range s.clusterIPs {

@@ -1,46 +1,44 @@
 package desired
 
 import (
-	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // Index holds the desired state as the union of per-Service fragments over a
 // base (link, sets, rules, sysctls). Replacing one Service's fragment costs
-// only that fragment and reports exactly which kernel objects it touched.
+// only that fragment (and the Services it contends with) and reports exactly
+// which kernel objects it touched.
 //
-// Objects are reference-counted: two Services may bind the same external IP.
-// A virtual server claimed by two Services goes to the Service whose
-// namespace/name sorts first, and the other gets a conflict error.
+// Objects are reference-counted: two Services may share an external IP on
+// different ports. Services that want the same virtual server, or the same
+// address in different roles, are settled by precedence (see claims.go):
+// the loser gets neither the virtual server nor the addresses and set
+// members that go with it, and an error saying who keeps it.
 type Index struct {
-	base    *state.State
-	frags   map[string]*Fragment
-	claims  map[state.VSKey][]claim // sorted by service key
+	base  *state.State
+	frags map[string]*Fragment
+	// extras are each Service's addresses and set members, split into those
+	// that go with one of its virtual servers and the rest.
+	extras map[string]*serviceExtras
+	claims map[state.VSKey]*contest
+	// ranks counts, per address, the Services that use it in each role.
+	ranks map[netip.Addr][numRanks]int32
+	// keysAt lists the claimed virtual servers at each address.
+	keysAt  map[netip.Addr][]state.VSKey
 	addrs   map[netip.Addr]int
 	members map[state.SetMember]int
 	setSpec map[string]state.SetSpec
 	// hcClaims are the Services wanting each healthCheckNodePort, sorted;
 	// the first one keeps it.
 	hcClaims map[uint16][]string
-	// conflictChanged holds Services whose conflicts with others may have
-	// changed because another Service was replaced (see TakeConflictChanges).
+	// conflictChanged holds Services whose wins and losses against others
+	// may have changed because another Service was replaced (see
+	// TakeConflictChanges).
 	conflictChanged map[string]struct{}
 	// marks assigns the marks of in-cluster firewall-mark virtual servers.
 	marks *markTable
-	// markClaims are the Services wanting each member of a set with marks,
-	// by the member without its mark (which the kernel keys it by), sorted:
-	// the first one's mark is the member's.
-	markClaims map[state.SetMember][]markClaim
-	// winners holds members whose winning claim changed (see claimMark).
-	winners *Touched
-}
-
-type claim struct {
-	service string
-	vs      *state.Service
 }
 
 // Touched names the kernel objects a change may have altered.
@@ -49,28 +47,13 @@ type Touched = state.Scope
 // NewTouched returns an empty Touched.
 func NewTouched() *Touched { return state.NewScope() }
 
-func touch(t *Touched, f *Fragment) {
-	if f == nil {
-		return
-	}
-	for _, s := range f.Services {
-		t.Services[s.Key] = struct{}{}
-	}
-	for _, a := range f.Addresses {
-		t.Addresses[a] = struct{}{}
-	}
-	for _, m := range f.Members {
-		t.Members[m] = struct{}{}
-	}
-}
-
 // NewIndex returns an index over base, the state every sync wants regardless
 // of Services (see Base).
 func NewIndex(base *state.State) *Index {
-	x := &Index{base: base, frags: map[string]*Fragment{}, claims: map[state.VSKey][]claim{},
+	x := &Index{base: base, frags: map[string]*Fragment{}, extras: map[string]*serviceExtras{}, claims: map[state.VSKey]*contest{},
+		ranks: map[netip.Addr][numRanks]int32{}, keysAt: map[netip.Addr][]state.VSKey{},
 		addrs: map[netip.Addr]int{}, members: map[state.SetMember]int{}, setSpec: map[string]state.SetSpec{},
-		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}, marks: newMarkTable(),
-		markClaims: map[state.SetMember][]markClaim{}, winners: NewTouched()}
+		hcClaims: map[uint16][]string{}, conflictChanged: map[string]struct{}{}, marks: newMarkTable()}
 	for name, set := range base.Sets {
 		x.setSpec[name] = set.SetSpec
 	}
@@ -84,89 +67,18 @@ func (x *Index) Len() int { return len(x.frags) }
 func (x *Index) Fragment(service string) *Fragment { return x.frags[service] }
 
 // Replace sets the fragment of a Service (nil removes it) and adds what the
-// old and new fragments touch to t.
+// old and new fragments touch to t, and what changed hands between other
+// Services because of it. The new fragment's firewall-mark placeholders are
+// replaced by the marks of its ports (marks.go).
 func (x *Index) Replace(service string, f *Fragment, t *Touched) {
 	old := x.frags[service]
 	if old != nil {
-		x.apply(service, old, -1)
+		x.remove(service, old, t)
 	}
 	x.resolveMarks(service, f, old)
 	if f != nil {
-		x.frags[service] = f
-		x.apply(service, f, +1)
-	} else {
-		delete(x.frags, service)
+		x.add(service, f, t)
 	}
-	touch(t, old)
-	touch(t, f)
-	t.Merge(x.winners)
-	x.winners = NewTouched()
-}
-
-func (x *Index) apply(service string, f *Fragment, delta int) {
-	for _, s := range f.Services {
-		x.claim(service, s, delta)
-	}
-	if f.HealthCheckNodePort != 0 {
-		x.claimHealthCheck(service, f.HealthCheckNodePort, delta)
-	}
-	for _, a := range f.Addresses {
-		if x.addrs[a] += delta; x.addrs[a] <= 0 {
-			delete(x.addrs, a)
-		}
-	}
-	for _, m := range f.Members {
-		if _, known := x.setSpec[m.Set]; !known {
-			continue // a set of a family this node does not serve
-		}
-		if m.Entry.MarkMask != 0 {
-			x.claimMark(service, m, delta)
-			continue
-		}
-		if x.members[m] += delta; x.members[m] <= 0 {
-			delete(x.members, m)
-		}
-	}
-}
-
-func (x *Index) claim(service string, s *state.Service, delta int) {
-	cs := x.claims[s.Key]
-	for _, c := range cs {
-		if c.service != service {
-			x.conflictChanged[c.service] = struct{}{}
-		}
-	}
-	i := slices.IndexFunc(cs, func(c claim) bool { return c.service == service })
-	switch {
-	case delta < 0 && i >= 0:
-		cs = slices.Delete(cs, i, i+1)
-	case delta > 0 && i >= 0:
-		cs[i].vs = s // a Service claiming the same key twice: last port wins
-	case delta > 0:
-		cs = append(cs, claim{service: service, vs: s})
-		slices.SortFunc(cs, func(a, b claim) int {
-			switch {
-			case a.service < b.service:
-				return -1
-			case a.service > b.service:
-				return 1
-			}
-			return 0
-		})
-	}
-	if len(cs) == 0 {
-		delete(x.claims, s.Key)
-	} else {
-		x.claims[s.Key] = cs
-	}
-}
-
-// Wanted returns the virtual server (with its real servers) that wins key, if any.
-func (x *Index) Wanted(k state.VSKey) (*state.Service, bool) {
-	if cs := x.claims[k]; len(cs) > 0 {
-		return cs[0].vs, true
-	}
-	return nil, false
 }
 
 // Keys returns every Service with a fragment.
@@ -178,39 +90,49 @@ func (x *Index) Keys() []string {
 	return out
 }
 
-// Errors returns a Service's invalid fields and the virtual servers it lost
-// to another Service.
-func (x *Index) Errors(service string) []error {
-	f := x.frags[service]
-	if f == nil {
-		return nil
-	}
-	out := slices.Clone(f.Errors)
-	for _, s := range f.Services {
-		if cs := x.claims[s.Key]; len(cs) > 1 && cs[0].service != service {
-			out = append(out, fmt.Errorf("Service %s: virtual server %s is also wanted by Service %s, which keeps it", service, s.Key, cs[0].service))
+// count adds delta to the reference counts of a Service's addresses and
+// set members that refs name (see serviceExtras).
+func (x *Index) count(se *serviceExtras, refs []int32, delta int, t *Touched) {
+	for _, r := range refs {
+		if r < 0 {
+			a := se.f.Addresses[^r]
+			if x.addrs[a] += delta; x.addrs[a] <= 0 {
+				delete(x.addrs, a)
+			}
+			t.Addresses[a] = struct{}{}
+			continue
 		}
+		m := se.f.Members[r]
+		if _, known := x.setSpec[m.Set]; !known {
+			continue // a set of a family this node does not serve
+		}
+		if x.members[m] += delta; x.members[m] <= 0 {
+			delete(x.members, m)
+		}
+		t.Members[m] = struct{}{}
 	}
-	if err := x.healthCheckConflict(service, f); err != nil {
-		out = append(out, err)
+}
+
+// Wanted returns the virtual server (with its real servers) that wins key, if any.
+func (x *Index) Wanted(k state.VSKey) (*state.Service, bool) {
+	if c := x.claims[k]; c != nil && c.winner != nil {
+		return c.winner.vs, true
 	}
-	return out
+	return nil, false
 }
 
 // State materializes the whole desired state.
 func (x *Index) State() *state.State {
 	s := x.base.Clone()
-	for k, cs := range x.claims {
-		s.Services[k] = cs[0].vs.Clone()
+	for k, c := range x.claims {
+		if c.winner != nil {
+			s.Services[k] = c.winner.vs.Clone()
+		}
 	}
 	for a := range x.addrs {
 		s.Addresses[a] = struct{}{}
 	}
 	for m := range x.members {
-		s.Sets[m.Set].Entries[m.Entry] = struct{}{}
-	}
-	for _, cs := range x.markClaims {
-		m := cs[0].m
 		s.Sets[m.Set].Entries[m.Entry] = struct{}{}
 	}
 	return s
@@ -223,8 +145,8 @@ func (x *Index) Partial(t *Touched) *state.State {
 	s := state.New()
 	s.Link = x.base.Link
 	for k := range t.Services {
-		if cs := x.claims[k]; len(cs) > 0 {
-			s.Services[k] = cs[0].vs
+		if c := x.claims[k]; c != nil && c.winner != nil {
+			s.Services[k] = c.winner.vs
 		}
 	}
 	for a := range t.Addresses {
@@ -242,7 +164,7 @@ func (x *Index) Partial(t *Touched) *state.State {
 			set = state.NewSet(spec)
 			s.Sets[m.Set] = set
 		}
-		if x.members[m] > 0 || x.markWinner(m) {
+		if x.members[m] > 0 {
 			set.Entries[m.Entry] = struct{}{}
 		}
 	}

@@ -49,6 +49,10 @@ func (n Node) Families() []state.Family {
 type Input struct {
 	Config *config.Config
 	Node   Node
+	// MissingSchedulers are schedulers this node's kernel lacks (probed by
+	// the proxier): a Service annotated with one keeps the default, with an
+	// error, instead of having every operation refused by the kernel.
+	MissingSchedulers map[string]bool
 	// families and nodePortAddrs are derived from Config and Node by NewInput.
 	families      map[state.Family]bool
 	nodePortAddrs map[state.Family][]netip.Addr
@@ -79,6 +83,15 @@ func NewInput(cfg *config.Config, node Node) *Input {
 		slices.SortFunc(list, netip.Addr.Compare)
 	}
 	return in
+}
+
+// WithMissingSchedulers returns a copy of in with another set of missing
+// schedulers; fragments computed with in stay valid for every Service that
+// names none of the schedulers that changed.
+func (in *Input) WithMissingSchedulers(m map[string]bool) *Input {
+	c := *in
+	c.MissingSchedulers = m
+	return &c
 }
 
 // NodePortAddresses returns the addresses NodePort virtual servers use for family f.

@@ -220,66 +220,14 @@ func (x *Index) remark(want map[string]uint32) *Touched {
 	}
 	for service, to := range changed {
 		f := x.frags[service]
-		x.apply(service, f, -1)
-		touch(t, f)
+		x.remove(service, f, t)
 		rewriteMarks(f, func(m uint32) uint32 {
 			if n, ok := to[m]; ok {
 				return n
 			}
 			return m
 		})
-		x.apply(service, f, +1)
-		touch(t, f)
+		x.add(service, f, t)
 	}
-	t.Merge(x.winners)
-	x.winners = NewTouched()
 	return t
-}
-
-// markClaim is a Service's claim on a member of a set with marks.
-type markClaim struct {
-	service string
-	m       Member
-}
-
-// claimMark records (delta +1) or forgets (-1) that service wants member m.
-// Two Services wanting one address and port (their virtual servers there
-// conflict too) would want two marks for one kernel member: the Service
-// whose namespace/name sorts first keeps it, as it keeps the virtual
-// server. A change of the winner is recorded in winners, so that the new
-// winner's member is planned even though its Service did not change.
-func (x *Index) claimMark(service string, m Member, delta int) {
-	key := state.SetMember{Set: m.Set, Entry: m.Entry.Key()}
-	cs := x.markClaims[key]
-	var before Member
-	if len(cs) > 0 {
-		before = cs[0].m
-	}
-	i := slices.IndexFunc(cs, func(c markClaim) bool { return c.service == service })
-	switch {
-	case delta < 0 && i >= 0:
-		cs = slices.Delete(cs, i, i+1)
-	case delta > 0 && i >= 0:
-		cs[i].m = m
-	case delta > 0:
-		cs = append(cs, markClaim{service: service, m: m})
-		slices.SortFunc(cs, func(a, b markClaim) int { return strings.Compare(a.service, b.service) })
-	}
-	if len(cs) == 0 {
-		delete(x.markClaims, key)
-		return
-	}
-	x.markClaims[key] = cs
-	if after := cs[0].m; after != before {
-		x.winners.Members[after] = struct{}{}
-		if before.Set != "" {
-			x.winners.Members[before] = struct{}{}
-		}
-	}
-}
-
-// markWinner reports whether m is the member its key's first claimant wants.
-func (x *Index) markWinner(m Member) bool {
-	cs := x.markClaims[state.SetMember{Set: m.Set, Entry: m.Entry.Key()}]
-	return len(cs) > 0 && cs[0].m == m
 }

@@ -72,26 +72,26 @@ func parseService(in *Input, svc *v1.Service, errs *objErrs) (*service, bool) {
 	if spec.ClusterIP == v1.ClusterIPNone || (spec.ClusterIP == "" && len(spec.ClusterIPs) == 0) {
 		return nil, false // headless, or no cluster IP allocated: kube-proxy skips these
 	}
-	if !parseClusterIPs(s, spec, errs) || !parsePolicies(s, spec, errs) {
+	if in.Config.APIChecks && !checkName("Service", svc.Namespace, svc.Name, errs) {
 		return nil, false
 	}
-	s.sched = schedulerFor(in.Config.IPVS.Scheduler, svc.Annotations, errs)
-	parsePorts(s, spec, errs)
+	if !parseClusterIPs(in, s, spec, errs) || !parsePolicies(s, spec, errs) {
+		return nil, false
+	}
+	s.sched = schedulerFor(in.Config.IPVS.Scheduler, in.MissingSchedulers, svc.Annotations, errs)
+	parsePorts(in, s, spec, errs)
 	for i, ip := range spec.ExternalIPs {
-		a, err := netip.ParseAddr(strings.TrimSpace(ip))
-		if err != nil {
-			errs.add(fmt.Sprintf("spec.externalIPs[%d]", i), "invalid IP %q", ip)
-			continue
+		if a, ok := parseExternalIP(in, fmt.Sprintf("spec.externalIPs[%d]", i), ip, errs); ok {
+			s.externalIPs = append(s.externalIPs, a)
 		}
-		s.externalIPs = append(s.externalIPs, a.Unmap())
 	}
 	if spec.Type == v1.ServiceTypeLoadBalancer {
-		parseLoadBalancer(s, svc, errs)
+		parseLoadBalancer(in, s, svc, errs)
 	}
 	return s, true
 }
 
-func parseClusterIPs(s *service, spec *v1.ServiceSpec, errs *objErrs) bool {
+func parseClusterIPs(in *Input, s *service, spec *v1.ServiceSpec, errs *objErrs) bool {
 	ips, field := spec.ClusterIPs, "spec.clusterIPs"
 	if len(ips) == 0 {
 		ips, field = []string{spec.ClusterIP}, "spec.clusterIP"
@@ -110,6 +110,14 @@ func parseClusterIPs(s *service, spec *v1.ServiceSpec, errs *objErrs) bool {
 			return false
 		}
 		a = a.Unmap()
+		if why := specialIP(a); why != "" {
+			errs.add(f, "%s %s", a, why)
+			return false
+		}
+		if in.isNodeAddress(a) {
+			errs.add(f, "%s is an address of this node: binding it on kube-ipvs0 would take it from the node", a)
+			return false
+		}
 		fam := state.FamilyOf(a)
 		if _, dup := s.clusterIPs[fam]; dup {
 			errs.add(f, "a second %s cluster IP %s", map[state.Family]string{state.IPv4: "IPv4", state.IPv6: "IPv6"}[fam], a)
@@ -159,7 +167,7 @@ func parsePolicies(s *service, spec *v1.ServiceSpec, errs *objErrs) bool {
 	return ok
 }
 
-func parsePorts(s *service, spec *v1.ServiceSpec, errs *objErrs) {
+func parsePorts(in *Input, s *service, spec *v1.ServiceSpec, errs *objErrs) {
 	names := map[string]bool{}
 	numbers := map[string]bool{}
 	exposesNodePorts := spec.Type == v1.ServiceTypeNodePort || spec.Type == v1.ServiceTypeLoadBalancer
@@ -176,6 +184,10 @@ func parsePorts(s *service, spec *v1.ServiceSpec, errs *objErrs) {
 		}
 		if p.NodePort < 0 || p.NodePort > 65535 {
 			errs.add(field+".nodePort", "%d is out of range 1-65535", p.NodePort)
+			continue
+		}
+		if r := in.Config.NodePortRange; in.Config.APIChecks && exposesNodePorts && p.NodePort != 0 && !r.Contains(p.NodePort) {
+			errs.add(field+".nodePort", "%d is outside the node port range %s", p.NodePort, r)
 			continue
 		}
 		if names[p.Name] {
@@ -202,7 +214,7 @@ func parsePorts(s *service, spec *v1.ServiceSpec, errs *objErrs) {
 // The legacy annotation kube-proxy reads when loadBalancerSourceRanges is empty.
 const annotationSourceRanges = "service.beta.kubernetes.io/load-balancer-source-ranges"
 
-func parseLoadBalancer(s *service, svc *v1.Service, errs *objErrs) {
+func parseLoadBalancer(in *Input, s *service, svc *v1.Service, errs *objErrs) {
 	for i, ing := range svc.Status.LoadBalancer.Ingress {
 		if ing.IP == "" || (ing.IPMode != nil && *ing.IPMode == v1.LoadBalancerIPModeProxy) {
 			continue
@@ -210,6 +222,10 @@ func parseLoadBalancer(s *service, svc *v1.Service, errs *objErrs) {
 		a, err := netip.ParseAddr(strings.TrimSpace(ing.IP))
 		if err != nil {
 			errs.add(fmt.Sprintf("status.loadBalancer.ingress[%d].ip", i), "invalid IP %q", ing.IP)
+			continue
+		}
+		if why := specialIP(a.Unmap()); why != "" {
+			errs.add(fmt.Sprintf("status.loadBalancer.ingress[%d].ip", i), "%s %s", a.Unmap(), why)
 			continue
 		}
 		s.lbIPs = append(s.lbIPs, a.Unmap())
@@ -232,6 +248,8 @@ func parseLoadBalancer(s *service, svc *v1.Service, errs *objErrs) {
 	if s.externalLocal && svc.Spec.HealthCheckNodePort != 0 {
 		if hc := svc.Spec.HealthCheckNodePort; hc < 1 || hc > 65535 {
 			errs.add("spec.healthCheckNodePort", "%d is out of range 1-65535", hc)
+		} else if r := in.Config.NodePortRange; in.Config.APIChecks && !r.Contains(hc) {
+			errs.add("spec.healthCheckNodePort", "%d is outside the node port range %s", hc, r)
 		} else {
 			s.healthCheckNodePort = uint16(hc)
 		}

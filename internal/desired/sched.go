@@ -22,18 +22,33 @@ type schedSettings struct {
 	bits4, bits6 int
 }
 
+// AnnotatedScheduler returns the scheduler a Service's annotation names, if
+// it is one IPVS knows (whether this node's kernel has it is another matter:
+// see Input.MissingSchedulers).
+func AnnotatedScheduler(ann map[string]string) (string, bool) {
+	v, ok := ann[AnnotationScheduler]
+	v = strings.TrimSpace(v)
+	return v, ok && state.ValidScheduler(v)
+}
+
 // schedulerFor applies the annotations over the node default. An invalid
 // annotation never falls back silently: it is reported and ignored, and the
-// Service keeps the node's default for that setting.
-func schedulerFor(def string, ann map[string]string, errs *objErrs) schedSettings {
+// Service keeps the node's default for that setting. A scheduler this
+// node's kernel lacks is refused the same way: the kernel would refuse every
+// operation of the Service.
+func schedulerFor(def string, missing map[string]bool, ann map[string]string, errs *objErrs) schedSettings {
 	s := schedSettings{name: def}
 	if v, ok := ann[AnnotationScheduler]; ok {
 		v = strings.TrimSpace(v)
-		if state.ValidScheduler(v) {
-			s.name = v
-		} else {
+		switch {
+		case !state.ValidScheduler(v):
 			errs.add("metadata.annotations["+AnnotationScheduler+"]", "unknown scheduler %q (allowed: %s); using the default %q",
 				v, strings.Join(state.Schedulers, ", "), def)
+		case missing[v]:
+			errs.add("metadata.annotations["+AnnotationScheduler+"]", "this node's kernel has no scheduler %q (load it with `modprobe ip_vs_%s`); using the default %q",
+				v, v, def)
+		default:
+			s.name = v
 		}
 	}
 	if v, ok := ann[AnnotationSchedulerFlags]; ok {

@@ -15,10 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -26,7 +23,8 @@ import (
 	networking "k8s.io/api/networking/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	k8sjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ipvs-proxy/ipvs-proxy/internal/untrusted"
 )
 
 // Objects is what a directory holds.
@@ -44,35 +42,6 @@ type Objects struct {
 // MaxFileSize bounds a manifest file; larger ones are refused.
 const MaxFileSize = 64 << 20
 
-// ReadDir reads every manifest file under dir (recursively, in name order).
-func ReadDir(dir string) (*Objects, error) {
-	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != dir && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir // e.g. Kubernetes ConfigMap mount internals
-			}
-			return nil
-		}
-		if IsManifestFile(path) {
-			files = append(files, path)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read manifest directory: %w", err)
-	}
-	sort.Strings(files)
-	r := newReader()
-	for _, f := range files {
-		r.file(f)
-	}
-	return r.finish(), nil
-}
-
 // IsManifestFile reports whether a path names a manifest (.yaml, .yml, .json).
 func IsManifestFile(path string) bool {
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -82,17 +51,11 @@ func IsManifestFile(path string) bool {
 	return false
 }
 
-// ReadFile reads one manifest file. Only an unreadable file is an error;
-// malformed documents are reported in Objects.Errors.
+// ReadFile reads one manifest file. Only an unreadable file is an error
+// (not a regular file, over MaxFileSize, missing); malformed documents are
+// reported in Objects.Errors.
 func ReadFile(path string) (*Objects, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if info.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: %d bytes is larger than the %d byte limit", path, info.Size(), MaxFileSize)
-	}
-	data, err := os.ReadFile(path)
+	data, err := untrusted.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -118,24 +81,6 @@ type located[T any] struct {
 
 func newReader() *reader { return &reader{} }
 
-func (r *reader) file(path string) {
-	info, err := os.Stat(path)
-	if err != nil {
-		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", path, err))
-		return
-	}
-	if info.Size() > MaxFileSize {
-		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %d bytes is larger than the %d byte limit", path, info.Size(), MaxFileSize))
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", path, err))
-		return
-	}
-	r.data(path, data)
-}
-
 func (r *reader) data(name string, data []byte) {
 	yr := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for doc := 1; ; doc++ {
@@ -147,23 +92,8 @@ func (r *reader) data(name string, data []byte) {
 			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: document %d: %w", name, doc, err))
 			return
 		}
-		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
-			continue
-		}
 		r.document(fmt.Sprintf("%s: document %d", name, doc), raw)
 	}
-}
-
-// stripComments drops YAML comment-only lines, to recognize empty documents.
-func stripComments(b []byte) []byte {
-	var out bytes.Buffer
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
-			out.Write(line)
-			out.WriteByte('\n')
-		}
-	}
-	return out.Bytes()
 }
 
 // header is what every object has, decoded leniently to name it in errors.
@@ -174,26 +104,64 @@ type header struct {
 		Name      string `json:"name"`
 		Namespace string `json:"namespace"`
 	} `json:"metadata"`
-	Items []map[string]any `json:"items"`
+	Items []stdjson.RawMessage `json:"items"`
 }
 
+// document reads one YAML document: a JSON stream of one or more objects,
+// or YAML. An empty document (only comments, "---", "null"; what `helm
+// template` writes for an empty template) is nothing, not an error.
 func (r *reader) document(where string, raw []byte) {
-	// A document in JSON form is decoded as such: JSON is YAML too, but
-	// converting it through the YAML parser takes three times as long, most
-	// of a cold start in standalone mode with thousands of Services.
-	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && stdjson.Valid(t) {
-		r.object(where, t)
+	if untrusted.Empty(raw) {
 		return
 	}
-	js, err := yaml.YAMLToJSON(raw)
+	// A document in JSON form is decoded as such: JSON is YAML too, but
+	// converting it through the YAML parser takes three times as long, most
+	// of a cold start in standalone mode with thousands of Services. A file
+	// may hold several JSON objects one after the other (kubectl reads them
+	// all); the YAML parser would read the first and drop the rest silently.
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		if objs, ok := jsonStream(t); ok {
+			for i, js := range objs {
+				w := where
+				if len(objs) > 1 {
+					w = fmt.Sprintf("%s: object %d", where, i+1)
+				}
+				r.object(w, js, false)
+			}
+			return
+		}
+	}
+	js, err := untrusted.YAMLToJSON(raw, MaxFileSize)
 	if err != nil {
 		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: not valid YAML or JSON: %w", where, err))
 		return
 	}
-	r.object(where, js)
+	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return
+	}
+	r.object(where, js, false)
 }
 
-func (r *reader) object(where string, js []byte) {
+// jsonStream splits a stream of JSON values; ok is false unless it is one
+// or more JSON values and nothing else (a flow-style YAML mapping also
+// starts with "{").
+func jsonStream(t []byte) ([][]byte, bool) {
+	dec := stdjson.NewDecoder(bytes.NewReader(t))
+	var out [][]byte
+	for {
+		var v stdjson.RawMessage
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return out, len(out) > 0
+		}
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, v)
+	}
+}
+
+func (r *reader) object(where string, js []byte, inList bool) {
 	var h header
 	if err := k8sjson.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
 		r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: not a Kubernetes object: want a mapping with apiVersion, kind and metadata", where))
@@ -210,11 +178,13 @@ func (r *reader) object(where string, js []byte) {
 	id := fmt.Sprintf("%s: %s %s/%s", where, h.Kind, ns, h.Metadata.Name)
 	switch {
 	case strings.HasSuffix(h.Kind, "List") && h.APIVersion == "v1":
+		if inList {
+			// kubectl does not nest them either; each level would be decoded again
+			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: kind: a %s inside a List is not supported", where, h.Kind))
+			return
+		}
 		for i, item := range h.Items {
-			b, err := stdjson.Marshal(item)
-			if err == nil {
-				r.object(fmt.Sprintf("%s: items[%d]", where, i), b)
-			}
+			r.object(fmt.Sprintf("%s: items[%d]", where, i), item, true)
 		}
 		return
 	case h.Metadata.Name == "" && isKnown(h.Kind):
@@ -273,6 +243,11 @@ func decode[T any](r *reader, id string, js []byte) (*T, bool) {
 		return nil, false
 	}
 	for _, e := range strict {
+		if strings.Contains(e.Error(), "duplicate field") {
+			// which of the two counts is not obvious, and the API server refuses it
+			r.out.Errors = append(r.out.Errors, fmt.Errorf("%s: %w", id, e))
+			return nil, false
+		}
 		r.out.Warnings = append(r.out.Warnings, fmt.Sprintf("%s: %v", id, e))
 	}
 	return obj, true

@@ -34,12 +34,15 @@ type Metrics struct {
 	ServiceChanges           prometheus.Counter
 	ServiceChangesPending    prometheus.Gauge
 
-	OpsApplied    *prometheus.CounterVec // ipvsproxy_ops_applied_total{op}
-	KernelErrors  *prometheus.CounterVec // ipvsproxy_kernel_errors_total{op}
-	Syncs         *prometheus.CounterVec // ipvsproxy_syncs_total{type,result}
-	InvalidObjs   prometheus.Gauge
-	VirtualServer prometheus.Gauge
-	RealServers   prometheus.Gauge
+	OpsApplied   *prometheus.CounterVec // ipvsproxy_ops_applied_total{op}
+	KernelErrors *prometheus.CounterVec // ipvsproxy_kernel_errors_total{op}
+	Syncs        *prometheus.CounterVec // ipvsproxy_syncs_total{type,result}
+	InvalidObjs  prometheus.Gauge
+	// FailingServices is ipvsproxy_failing_services: Services whose kernel
+	// operations failed and are being retried on their own.
+	FailingServices prometheus.Gauge
+	VirtualServer   prometheus.Gauge
+	RealServers     prometheus.Gauge
 	// ConfigReloads{result}: changes of the config file: applied (in
 	// place), restart (a field that needs one changed), invalid (kept the
 	// running configuration).
@@ -120,6 +123,10 @@ func New() *Metrics {
 			Namespace: "ipvsproxy", Name: "invalid_objects",
 			Help: "Errors in Services and EndpointSlices that could not be programmed as written.",
 		}),
+		FailingServices: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "ipvsproxy", Name: "failing_services",
+			Help: "Services whose kernel operations failed, retried on their own with a backoff (see ipvs-proxy status).",
+		}),
 		VirtualServer: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "ipvsproxy", Name: "virtual_servers",
 			Help: "Virtual servers wanted in the kernel.",
@@ -140,7 +147,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.SyncDuration.vec, m.FullSyncDuration.vec, m.PartialSyncDuration.vec, m.NetworkProgramming.vec,
 		m.LastSync.vec, m.LastQueued.vec, m.NoLocalEndpoints, m.HealthzTotal, m.LivezTotal,
 		m.EndpointChanges, m.EndpointChangesPending, m.ServiceChanges, m.ServiceChangesPending,
-		m.OpsApplied, m.KernelErrors, m.Syncs, m.InvalidObjs, m.VirtualServer, m.RealServers, m.ConfigReloads, m.ConfigValid)
+		m.OpsApplied, m.KernelErrors, m.Syncs, m.InvalidObjs, m.FailingServices, m.VirtualServer, m.RealServers, m.ConfigReloads, m.ConfigValid)
 	m.ConfigValid.Set(1)
 	return m
 }

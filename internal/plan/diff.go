@@ -21,6 +21,11 @@ type Options struct {
 	ConnsKnown bool
 	// ExcludeCIDRs: virtual servers on these addresses are never touched (ipvs.excludeCIDRs).
 	ExcludeCIDRs []netip.Prefix
+	// NodeAddresses are the addresses this node has or had: a TCP or UDP
+	// virtual server on a port that is one of our node ports is ours only
+	// on one of them (another program's virtual server elsewhere that
+	// happens to use the same port is not).
+	NodeAddresses map[netip.Addr]bool
 	// Cleanup removes everything ours: rules, sets and the link too.
 	Cleanup bool
 }
@@ -209,10 +214,11 @@ func (d *differ) udpFirstEndpoints(w, h *state.Service) {
 // owned says whether an observed virtual server that nobody wants is ours to
 // delete: its address is on kube-ipvs0, or our sets record it (a ClusterIP,
 // external or load balancer address:port, an SCTP node address:port), or its
-// port is one of our TCP/UDP node ports — at any address, so that NodePorts
-// left on an address the node no longer serves them on go too; a
-// firewall-mark one is ours when our mark set holds its mark. Nothing
-// inside excludeCIDRs is ever ours.
+// port is one of our TCP/UDP node ports on an address the node has or had
+// (so that NodePorts left on an address the node no longer serves them on go
+// too, while another program's virtual server that shares a port number
+// elsewhere stays); a firewall-mark one is ours when our mark set holds its
+// mark. Nothing inside excludeCIDRs is ever ours.
 func (d *differ) owned(k state.VSKey) bool {
 	if d.opt.Scope != nil {
 		return true // it was in a Service's fragment
@@ -238,7 +244,7 @@ func (d *differ) owned(k state.VSKey) bool {
 		}
 	}
 	base := map[state.Protocol]string{state.TCP: desired.SetNodePortTCP, state.UDP: desired.SetNodePortUDP}[k.Proto]
-	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil {
+	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil && d.opt.NodeAddresses[k.Addr] {
 		_, ok := set.Entries[state.SetEntry{Port: k.Port}]
 		return ok
 	}
@@ -327,8 +333,10 @@ func (d *differ) hasKey(set *state.Set, e state.SetEntry) bool {
 // cleanup removes rules, sets and the link: everything ours that remains.
 func (d *differ) cleanup() {
 	for _, f := range []state.Family{state.IPv4, state.IPv6} {
-		if r, ok := d.have.Rules[f]; ok && (len(r.Chains) > 0 || len(r.Jumps) > 0) {
-			d.add(Op{Kind: DeleteRules, Detail: &Detail{Family: f, Restore: rules.Cleanup(r)}})
+		if r, ok := d.have.Rules[f]; ok {
+			if r = rules.WithoutShared(r); len(r.Chains) > 0 || len(r.Jumps) > 0 {
+				d.add(Op{Kind: DeleteRules, Detail: &Detail{Family: f, Restore: rules.Cleanup(r)}})
+			}
 		}
 	}
 	owned := desired.OwnedSetNames()

@@ -144,6 +144,9 @@ func TestDiffOwnership(t *testing.T) {
 	nodePort := svc(vs("10.0.0.1", 30080, "rr"))
 	staleNodePort := svc(vs("192.168.9.9", 30080, "rr")) // an address the node no longer serves NodePorts on
 	foreignOnNode := svc(vs("10.0.0.1", 8443, "rr"))
+	// another program's virtual server on an address that was never the
+	// node's, whose port happens to be one of our node ports
+	foreignNodePortNumber := svc(vs("192.0.2.50", 30080, "wlc"))
 
 	have := world(svc(web, rs("10.244.1.1", 8080, 1)))
 	have.Services[foreign.Key] = foreign
@@ -152,6 +155,7 @@ func TestDiffOwnership(t *testing.T) {
 	have.Services[nodePort.Key] = nodePort
 	have.Services[staleNodePort.Key] = staleNodePort
 	have.Services[foreignOnNode.Key] = foreignOnNode
+	have.Services[foreignNodePortNumber.Key] = foreignNodePortNumber
 	np := state.NewSet(state.SetSpec{Name: desired.SetNodePortTCP, Type: state.BitmapPort, Family: state.IPv4})
 	np.Entries[state.SetEntry{Port: 30080}] = struct{}{}
 	have.Sets[np.Name] = np
@@ -161,7 +165,8 @@ func TestDiffOwnership(t *testing.T) {
 
 	want := world(svc(web, rs("10.244.1.1", 8080, 1)))
 	want.Sets[np.Name] = state.NewSet(np.SetSpec)
-	opt := Options{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.96/28")}}
+	opt := Options{ExcludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.96/28")},
+		NodeAddresses: map[netip.Addr]bool{netip.MustParseAddr("10.0.0.1"): true, netip.MustParseAddr("192.168.9.9"): true}}
 	got := opStrings(Diff(want, have, opt))
 	wantOps := []string{
 		"del-entry KUBE-NODE-PORT-TCP 30080",

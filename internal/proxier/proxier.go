@@ -13,7 +13,10 @@ package proxier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,6 +50,12 @@ type Config struct {
 	DrainCheckPeriod time.Duration
 	// RetryMin and RetryMax bound the backoff after a failed sync (defaults 1 s, 30 s).
 	RetryMin, RetryMax time.Duration
+	// ServiceRetryMax bounds the backoff of a Service whose kernel
+	// operations fail, retried on its own (default 2 minutes).
+	ServiceRetryMax time.Duration
+	// TurnPeriod is how often the idle sync loop reports to Health that it
+	// turns, for /livez (default 10 s).
+	TurnPeriod time.Duration
 	// CPUs sizes the conntrack table (conntrack.maxPerCore); 0 leaves it alone.
 	CPUs int
 	// KernelRelease is the running kernel's release (uname -r): it decides
@@ -88,6 +97,15 @@ type Proxier struct {
 	marksAdopted bool
 	views        chan chan<- *View
 	origins      Origins
+	// failing are the Services whose kernel operations failed, by key.
+	failing map[string]*failure
+	// nodeAddrs is the last good read of the host's addresses (nil: none yet).
+	nodeAddrs []netip.Addr
+	// hadAddrs are every address the node has had since the start: NodePort
+	// virtual servers are ours only on them.
+	hadAddrs map[netip.Addr]bool
+	// schedulers says which schedulers the kernel has, as probed (see schedprobe.go).
+	schedulers map[string]bool
 
 	// noLocal: Services whose Local traffic policy has no local endpoints (policymetrics.go).
 	noLocal map[string]map[state.Family]desired.NoLocal
@@ -106,15 +124,22 @@ func New(cfg Config) *Proxier {
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
+	if cfg.ServiceRetryMax == 0 {
+		cfg.ServiceRetryMax = 2 * time.Minute
+	}
+	if cfg.TurnPeriod == 0 {
+		cfg.TurnPeriod = 10 * time.Second
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
 	if cfg.Health == nil {
-		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, nil)
+		cfg.Health = health.NewTracker(2*cfg.Config.IPVS.SyncPeriod, 0, nil)
 	}
 	return &Proxier{cfg: cfg, log: cfg.Log, store: newStore(), apl: apply.New(cfg.Kernel),
 		draining: map[state.VSKey]struct{}{}, errs: map[string][]error{}, lastValid: map[string]*Service{}, needFull: true,
-		views: make(chan chan<- *View), configs: make(chan *config.Config)}
+		views: make(chan chan<- *View), configs: make(chan *config.Config),
+		failing: map[string]*failure{}}
 }
 
 // Source-facing methods.
@@ -165,11 +190,15 @@ func (p *Proxier) queued() {
 // Run syncs until ctx is done. Nothing is synced before the source has
 // delivered its initial state and the node is known.
 func (p *Proxier) Run(ctx context.Context) error {
+	turn := time.NewTicker(p.cfg.TurnPeriod)
+	defer turn.Stop()
 	for !p.store.isSynced() {
+		p.cfg.Health.Turned() // waiting for the source is not being stuck
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.store.notify:
+		case <-turn.C:
 		case reply := <-p.views:
 			p.answerView(reply)
 		case cfg := <-p.configs:
@@ -182,8 +211,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 	defer drain.Stop()
 	retry := p.cfg.RetryMin
 	var retryTimer <-chan time.Time
+	services := time.NewTimer(time.Hour) // the next retry of a failing Service
+	services.Stop()
 	var last time.Time
 	for {
+		p.cfg.Health.Turned()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -192,6 +224,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 		case <-p.store.notify:
 		case <-retryTimer:
 			retryTimer = nil
+		case <-services.C:
+		case <-turn.C:
+			continue
 		case <-drain.C:
 			p.drainCheck()
 			continue
@@ -222,20 +257,37 @@ func (p *Proxier) Run(ctx context.Context) error {
 			retryTimer = time.After(retry)
 			retry = min(2*retry, p.cfg.RetryMax)
 		}
+		services.Stop()
+		if next := p.nextRetry(); !next.IsZero() {
+			services.Reset(max(time.Until(next), 0))
+		}
 	}
 }
 
-// nodeInput builds the compute input from the Node object and the host's addresses.
-func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
+// nodeInput builds the compute input from the Node object and the host's
+// addresses. A failed read of the host's addresses, or one that finds none
+// (a live node always has some), must never shrink what is programmed: the
+// last good read is used, and without one the sync is skipped (err). The
+// Node object's addresses are only added, never a substitute: on a
+// dual-stack node whose Node lists only IPv4, the IPv6 side would go.
+func (p *Proxier) nodeInput(n NodeInfo) (*desired.Input, error) {
 	addrs, err := p.cfg.Kernel.Link.NodeAddresses()
-	if err != nil {
-		p.log.Warn("cannot list the node's addresses; NodePorts use the Node object's", zap.Error(err))
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("the node has no address at all")
+	}
+	switch {
+	case err == nil:
+		p.nodeAddrs = addrs
+	case p.nodeAddrs != nil:
+		p.log.Warn("cannot list the node's addresses; keeping the last ones read", zap.Error(err))
+		addrs = p.nodeAddrs
+	default:
+		return nil, fmt.Errorf("cannot list the node's addresses, and none were read before: nothing is changed until they can be: %w", err)
 	}
 	seen := map[netip.Addr]bool{}
 	var all []netip.Addr
-	// the Node's primary address of each family serves NodePorts even when
-	// the host's addresses cannot be listed
-	for _, a := range append(addrs, desired.PrimaryPerFamily(n.PrimaryAddresses)...) {
+	// the Node's primary address of each family serves NodePorts too
+	for _, a := range append(slices.Clone(addrs), desired.PrimaryPerFamily(n.PrimaryAddresses)...) {
 		if !seen[a] {
 			seen[a] = true
 			all = append(all, a)
@@ -245,5 +297,13 @@ func (p *Proxier) nodeInput(n NodeInfo) *desired.Input {
 	n.PrimaryAddresses = p.cfg.Config.PrimaryAddresses(n.PrimaryAddresses) // bindAddress
 	n.CPUs = p.cfg.CPUs
 	n.KernelRelease = p.cfg.KernelRelease
-	return desired.NewInput(p.cfg.Config, n)
+	if p.hadAddrs == nil {
+		p.hadAddrs = map[netip.Addr]bool{}
+	}
+	for _, a := range all {
+		p.hadAddrs[a] = true
+	}
+	in := desired.NewInput(p.cfg.Config, n)
+	in.MissingSchedulers = p.missingSchedulers()
+	return in, nil
 }

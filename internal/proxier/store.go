@@ -204,6 +204,27 @@ func (s *store) take() changes {
 	return c
 }
 
+// requeue puts back the changes taken by a sync that could not run; the
+// retry of that sync takes them again (with any that arrived meanwhile).
+func (s *store) requeue(c changes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range c.dirty {
+		s.dirty[k] = struct{}{}
+	}
+	for k, t := range c.triggered {
+		if old, ok := s.triggered[k]; !ok || t.Before(old) {
+			s.triggered[k] = t
+		}
+	}
+	s.nodeDirty = s.nodeDirty || c.nodeDirty
+	s.svcN += c.svcN
+	s.epN += c.epN
+	if !c.first.IsZero() && (s.first.IsZero() || c.first.Before(s.first)) {
+		s.first = c.first
+	}
+}
+
 // pending reports the numbers of changes not yet taken.
 func (s *store) pending() (svc, ep int) {
 	s.mu.Lock()

@@ -32,7 +32,12 @@ type SyncStats struct {
 	// this sync applied to the sync's end (zero when no change was pending).
 	SinceChange time.Duration
 	Counts      map[plan.Kind]int
-	Err         error
+	// Err holds the node's failures (observing the kernel, the link, sets,
+	// rules, sysctls, ...): the sync failed. A Service's failed operations
+	// are that Service's (FailingServices), retried on their own.
+	Err error
+	// FailingServices counts the Services whose operations failed in this sync.
+	FailingServices int
 }
 
 // sync runs one full or incremental sync and reports whether it succeeded.
@@ -67,6 +72,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 			keys = append(keys, k)
 		}
 	}
+	p.probeSchedulers(keys)
 	for _, key := range keys {
 		svc, eps := p.store.service(key)
 		var f *desired.Fragment
@@ -74,6 +80,7 @@ func (p *Proxier) recompute(ch changes, all bool) (*desired.Touched, int) {
 			f = p.compute(key, svc, eps)
 		} else {
 			delete(p.lastValid, key)
+			delete(p.failing, key)
 		}
 		p.index.Replace(key, f, t)
 		p.reportErrors(key)
@@ -128,7 +135,13 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 
 func (p *Proxier) fullSync(ch changes) SyncStats {
 	st := SyncStats{Type: "full"}
-	in := p.nodeInput(ch.node)
+	p.recheckMissingSchedulers()
+	in, err := p.nodeInput(ch.node)
+	if err != nil {
+		st.Err = err
+		p.store.requeue(ch)
+		return st
+	}
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
 		old := p.index
@@ -159,7 +172,7 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
-	p.run(pl, want, &st)
+	p.noteFailures(nil, p.run(pl, want, &st), time.Now())
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -179,12 +192,13 @@ func (p *Proxier) partialSync(ch changes) SyncStats {
 	st := SyncStats{Type: "partial"}
 	t, n := p.recompute(ch, false)
 	st.Services = n
+	t.Merge(p.dueRetries(time.Now()))
 	if t.Empty() {
 		return st
 	}
 	want := p.index.Partial(t)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
-	p.run(pl, want, &st)
+	p.noteFailures(t, p.run(pl, want, &st), time.Now())
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
@@ -212,7 +226,7 @@ func (p *Proxier) drainCheck() {
 	}
 	want := p.index.Partial(scope)
 	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
-	p.run(pl, want, &st)
+	p.noteFailures(scope, p.run(pl, want, &st), time.Now())
 	for _, k := range keys {
 		delete(p.draining, k)
 		if svc := p.believed.Services[k]; svc != nil {
@@ -239,14 +253,16 @@ func (p *Proxier) noteDraining(k state.VSKey, have, want *state.Service) {
 }
 
 func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options {
-	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs}
+	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodeAddresses: p.hadAddrs}
 }
 
 // run applies a plan and records what took effect in the believed state.
-func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
+// It returns the Services whose operations failed; the node's failures
+// fail the sync (st.Err) and call for a full resync.
+func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[string]*failure {
 	st.Ops = len(pl.Ops)
 	if pl.Empty() {
-		return
+		return nil
 	}
 	if ce := p.log.Check(zap.DebugLevel, "plan"); ce != nil {
 		for _, op := range pl.Ops {
@@ -260,9 +276,15 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 		}
 	}
 	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
+	var failing map[string]*failure
 	if res.Failed() > 0 {
-		st.Err = errors.Join(res.Errors...)
-		p.needFull = true
+		var node []error
+		node, failing = p.split(pl, res)
+		st.FailingServices = len(failing)
+		if len(node) > 0 {
+			st.Err = errors.Join(node...)
+			p.needFull = true
+		}
 	}
 	if m := p.cfg.Metrics; m != nil {
 		for k, n := range res.Applied {
@@ -274,12 +296,16 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) {
 			}
 		}
 	}
+	return failing
 }
 
 // finish logs and records the outcome of a sync.
 func (p *Proxier) finish(st SyncStats, ch changes) {
 	fields := []zap.Field{zap.String("type", st.Type), zap.Int("services", st.Services), zap.Int("ops", st.Ops),
 		zap.Int("failed", st.Failed), zap.Int("messages", st.Messages), zap.Duration("took", st.Duration)}
+	if st.FailingServices > 0 {
+		fields = append(fields, zap.Int("failingServices", st.FailingServices))
+	}
 	if st.SinceChange > 0 {
 		fields = append(fields, zap.Duration("sinceChange", st.SinceChange))
 	}
@@ -300,7 +326,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	} else {
 		if st.Type != "drain" {
 			p.needFull = p.needFull && st.Type != "full"
-			p.cfg.Health.Synced(st.Start)
+			p.cfg.Health.Synced(st.Start, st.Type == "full")
 		}
 		if st.Ops > 0 || st.Type == "full" {
 			p.log.Info("synced", fields...)
@@ -337,32 +363,6 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	}
 }
 
-// reportErrors logs and reports a Service's errors when they change.
-func (p *Proxier) reportErrors(key string) {
-	errs := p.index.Errors(key)
-	if slices.EqualFunc(errs, p.errs[key], func(a, b error) bool { return a.Error() == b.Error() }) {
-		return
-	}
-	for _, e := range errs {
-		p.log.Warn("invalid object", zap.String("service", key), zap.Error(e))
-	}
-	if len(errs) == 0 {
-		delete(p.errs, key)
-	} else {
-		p.errs[key] = errs
-	}
-	if p.cfg.Reporter != nil {
-		p.cfg.Reporter.ServiceErrors(key, errs)
-	}
-	if m := p.cfg.Metrics; m != nil {
-		n := 0
-		for _, e := range p.errs {
-			n += len(e)
-		}
-		m.InvalidObjs.Set(float64(n))
-	}
-}
-
 func unwrapJoined(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
@@ -378,5 +378,5 @@ func sameInput(a, b *desired.Input) bool {
 	return slices.Equal(a.Node.Addresses, b.Node.Addresses) && a.Node.Name == b.Node.Name &&
 		maps.Equal(a.Node.Labels, b.Node.Labels) && slices.Equal(a.Node.PrimaryAddresses, b.Node.PrimaryAddresses) &&
 		slices.Equal(a.Node.PodCIDRs, b.Node.PodCIDRs) && slices.Equal(a.Node.ServiceCIDRs, b.Node.ServiceCIDRs) && a.Node.CPUs == b.Node.CPUs &&
-		a.Node.KernelRelease == b.Node.KernelRelease
+		a.Node.KernelRelease == b.Node.KernelRelease && sameSchedulers(a, b)
 }

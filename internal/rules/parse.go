@@ -28,11 +28,14 @@ func isOwned(table, chain string) bool {
 }
 
 // Parse extracts from iptables-save output our chains (in canonical order)
-// and the rules of built-in chains that jump to them. Other chains are ignored.
+// and the rules of built-in chains that jump to them. Other chains are
+// ignored, but for telling which of our chains another component still
+// uses (RuleSet.Shared; see shared).
 func Parse(save string) state.RuleSet {
 	var table string
 	declared := map[[2]string]bool{}
 	rules := map[[2]string][]string{}
+	others := map[[2]string][]string{} // rules of chains that are not ours
 	var jumps []state.Jump
 	for _, line := range strings.Split(save, "\n") {
 		line = strings.TrimSpace(line)
@@ -48,6 +51,7 @@ func Parse(save string) state.RuleSet {
 				rules[[2]string{table, chain}] = append(rules[[2]string{table, chain}], rule)
 				continue
 			}
+			others[[2]string{table, chain}] = append(others[[2]string{table, chain}], rule)
 			if target := jumpTarget(rule); target != "" && isOwned(table, target) && isBuiltin(chain) {
 				jumps = append(jumps, state.Jump{Table: table, From: chain, Rule: rule})
 			}
@@ -61,6 +65,7 @@ func Parse(save string) state.RuleSet {
 		}
 	}
 	rs.Jumps = jumps
+	rs.Shared = shared(declared, rules, others)
 	return rs
 }
 

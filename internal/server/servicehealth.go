@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -29,27 +28,32 @@ type ServiceHealthServers struct {
 	log     *zap.Logger
 	servers map[uint16]*serviceHealthServer
 	proxyOK func() bool
+	// grace is how long a removed server's clients may take to finish.
+	grace time.Duration
 }
 
 type serviceHealthServer struct {
-	mu     sync.Mutex
-	info   ServiceHealth
-	srv    *http.Server
-	cancel context.CancelFunc
+	mu   sync.Mutex
+	info ServiceHealth
+	srv  *http.Server
 }
 
 // NewServiceHealthServers returns a manager; proxyOK reports the proxy's own health.
 func NewServiceHealthServers(listenHost string, proxyOK func() bool, log *zap.Logger) *ServiceHealthServers {
-	return &ServiceHealthServers{addr: listenHost, log: log, servers: map[uint16]*serviceHealthServer{}, proxyOK: proxyOK}
+	return &ServiceHealthServers{addr: listenHost, log: log, servers: map[uint16]*serviceHealthServer{}, proxyOK: proxyOK,
+		grace: 2 * time.Second}
 }
 
-// Sync makes the running servers match want (port → Service).
+// Sync makes the running servers match want (port → Service). It is
+// called from the sync loop, so it never waits for a client: a removed
+// server's port is closed at once and its connections are shut down in the
+// background.
 func (m *ServiceHealthServers) Sync(want map[uint16]ServiceHealth) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for port, s := range m.servers {
 		if _, ok := want[port]; !ok {
-			s.cancel()
+			shutdown(s.srv, m.grace)
 			delete(m.servers, port)
 		}
 	}
@@ -70,7 +74,7 @@ func (m *ServiceHealthServers) Sync(want map[uint16]ServiceHealth) {
 }
 
 func (m *ServiceHealthServers) start(port uint16, info ServiceHealth) (*serviceHealthServer, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(m.addr, strconv.Itoa(int(port))))
+	ln, err := listen(net.JoinHostPort(m.addr, strconv.Itoa(int(port))), HealthLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -80,15 +84,8 @@ func (m *ServiceHealthServers) start(port uint16, info ServiceHealth) (*serviceH
 		defer s.mu.Unlock()
 		return s.info
 	}
-	s.srv = &http.Server{Handler: serviceHealthHandler(current, m.proxyOK), ReadHeaderTimeout: 5 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = func() {
-		cancel()
-		sctx, c := context.WithTimeout(context.Background(), time.Second)
-		defer c()
-		_ = s.srv.Shutdown(sctx)
-	}
-	go func() { _ = s.srv.Serve(ln); <-ctx.Done() }()
+	s.srv = newServer(serviceHealthHandler(current, m.proxyOK), HealthLimits)
+	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
@@ -123,5 +120,12 @@ func serviceHealthHandler(info func() ServiceHealth, proxyOK func() bool) http.H
 	})
 }
 
-// Close stops every server.
-func (m *ServiceHealthServers) Close() { m.Sync(nil) }
+// Close stops every server now, cutting off clients (the daemon is stopping).
+func (m *ServiceHealthServers) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for port, s := range m.servers {
+		_ = s.srv.Close()
+		delete(m.servers, port)
+	}
+}

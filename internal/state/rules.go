@@ -25,6 +25,9 @@ type Jump struct {
 type RuleSet struct {
 	Chains []Chain
 	Jumps  []Jump
+	// Shared are our chains another component still uses ("nat/KUBE-MARK-MASQ"
+	// → why), as read from the kernel: cleanup leaves them. Not compared by Equal.
+	Shared map[string]string
 }
 
 // Equal reports whether two rule sets hold the same chains with the same

@@ -38,3 +38,23 @@ func (s *Scope) Merge(o *Scope) {
 		s.Members[m] = struct{}{}
 	}
 }
+
+// Intersects reports whether s and o name a common object.
+func (s *Scope) Intersects(o *Scope) bool {
+	for k := range o.Services {
+		if _, ok := s.Services[k]; ok {
+			return true
+		}
+	}
+	for a := range o.Addresses {
+		if _, ok := s.Addresses[a]; ok {
+			return true
+		}
+	}
+	for m := range o.Members {
+		if _, ok := s.Members[m]; ok {
+			return true
+		}
+	}
+	return false
+}

@@ -15,8 +15,10 @@ import (
 
 // Report is the status of one node.
 type Report struct {
-	Node           string          `json:"node,omitempty"`
-	Healthy        bool            `json:"healthy"`
+	Node    string `json:"node,omitempty"`
+	Healthy bool   `json:"healthy"`
+	// Unhealthy says why the node is not healthy ("" when it is).
+	Unhealthy      string          `json:"unhealthy,omitempty"`
 	LastSync       time.Time       `json:"lastSync"`
 	VirtualServers []VirtualServer `json:"virtualServers"`
 	// Problems are Services that could not be programmed as written, and why.
@@ -88,6 +90,15 @@ type Problem struct {
 // real servers' weights, states and connections, and its counters.
 func Build(node string, v *proxier.View, kernel map[state.VSKey]*state.Service, stats map[state.VSKey]state.Stats, filter func(state.Origin) bool) *Report {
 	r := &Report{Node: node, Healthy: v.Health.Healthy, LastSync: v.Health.LastUpdated, VirtualServers: []VirtualServer{}}
+	switch h := v.Health; {
+	case h.Healthy:
+	case !h.Started:
+		r.Unhealthy = "no full sync has succeeded yet"
+	case !h.NodeEligible:
+		r.Unhealthy = "not eligible for load balancer traffic: " + h.NotEligibleWhy
+	default:
+		r.Unhealthy = "changes have waited since " + h.QueuedSince.UTC().Format(time.RFC3339) + ": " + h.LastError
+	}
 	keys := make([]state.VSKey, 0, len(v.Services))
 	for k, s := range v.Services {
 		if filter == nil || filter(s.Origin) {

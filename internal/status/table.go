@@ -15,6 +15,9 @@ func WriteTable(w io.Writer, r *Report, now time.Time) error {
 	health := "healthy"
 	if !r.Healthy {
 		health = "UNHEALTHY"
+		if r.Unhealthy != "" {
+			health += " (" + r.Unhealthy + ")"
+		}
 	}
 	last := "never"
 	if !r.LastSync.IsZero() {

@@ -32,6 +32,21 @@ var _ kernel.IPVS = (*IPVS)(nil)
 // NewIPVS returns an empty table.
 func NewIPVS() *IPVS { return &IPVS{services: map[state.VSKey]*state.Service{}} }
 
+// SetSchedulers says which schedulers the "kernel" has modules for (none
+// given: all), as loading or removing a module would.
+func (f *IPVS) SetSchedulers(names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(names) == 0 {
+		f.Schedulers = nil
+		return
+	}
+	f.Schedulers = map[string]bool{}
+	for _, n := range names {
+		f.Schedulers[n] = true
+	}
+}
+
 // Dump implements kernel.IPVS.
 func (f *IPVS) Dump() (map[state.VSKey]*state.Service, error) {
 	f.mu.Lock()

@@ -1,6 +1,7 @@
 // Package fault wraps kernel interfaces to make a share of write operations
-// fail, for tests of retry, backoff and convergence (and, behind a hidden
-// flag, for the fault scenarios in the VM).
+// fail, and named reads fail while asked to, for tests of retry, backoff,
+// convergence and of keeping live state through a failed read (and, behind
+// hidden flags, for the fault scenarios in the VM).
 package fault
 
 import (
@@ -16,12 +17,44 @@ import (
 // ErrInjected is the error injected writes fail with.
 var ErrInjected = errors.New("injected fault")
 
-// Injector decides which writes fail. Its rate can change while in use.
+// Injector decides which writes and reads fail. Its rate and failing reads
+// can change while in use.
 type Injector struct {
 	mu       sync.Mutex
 	rate     float64
 	rnd      *rand.Rand
 	injected int
+	reads    map[string]bool
+}
+
+// The reads an Injector can make fail.
+const (
+	// ReadNodeAddresses is kernel.Link.NodeAddresses.
+	ReadNodeAddresses = "node-addresses"
+)
+
+// Reads lists the names SetFailingReads accepts.
+var Reads = []string{ReadNodeAddresses}
+
+// SetFailingReads makes the named reads fail until called again (no names: none fail).
+func (i *Injector) SetFailingReads(names ...string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.reads = map[string]bool{}
+	for _, n := range names {
+		i.reads[n] = true
+	}
+}
+
+// readErr returns ErrInjected while the named read is made to fail.
+func (i *Injector) readErr(name string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.reads[name] {
+		i.injected++
+		return ErrInjected
+	}
+	return nil
 }
 
 // NewInjector fails the given share (0..1) of writes, deterministically for a seed.
@@ -60,7 +93,8 @@ func (i *Injector) err() error {
 	return nil
 }
 
-// Wrap returns k with every write interface wrapped; reads pass through.
+// Wrap returns k with every write interface wrapped; reads pass through
+// unless SetFailingReads names them.
 func Wrap(k kernel.Kernel, i *Injector) kernel.Kernel {
 	return kernel.Kernel{
 		IPVS: &ipvs{k.IPVS, i}, Link: &link{k.Link, i}, IPSet: &ipset{k.IPSet, i},
@@ -113,7 +147,12 @@ func (w *link) EnsureLink() error {
 	}
 	return w.Link.EnsureLink()
 }
-func (w *link) NodeAddresses() ([]netip.Addr, error) { return w.Link.NodeAddresses() }
+func (w *link) NodeAddresses() ([]netip.Addr, error) {
+	if err := w.i.readErr(ReadNodeAddresses); err != nil {
+		return nil, err
+	}
+	return w.Link.NodeAddresses()
+}
 
 type ipset struct {
 	kernel.IPSet

@@ -156,6 +156,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 		{svcInf, handler(func(o *v1.Service) { sink.UpsertService(o) }, func(o *v1.Service) { sink.DeleteService(o.Namespace, o.Name) })},
 		{esInf, handler(func(o *discovery.EndpointSlice) { sink.UpsertSlice(o) }, func(o *discovery.EndpointSlice) { sink.DeleteSlice(o.Namespace, o.Name) })},
 		{nodeInf, handler(func(o *v1.Node) {
+			s.eligibility(Eligibility(o))
 			sink.SetNode(NodeInfo(o))
 			select {
 			case nodeSeen <- struct{}{}:
@@ -163,6 +164,7 @@ func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 			}
 		}, func(o *v1.Node) {
 			s.cfg.Log.Warn("this node's Node object was deleted; keeping its last known state", zap.String("node", o.Name))
+			s.eligibility(false, "the Node object was deleted")
 		})},
 	}
 	synced := []cache.InformerSynced{svcInf.HasSynced, esInf.HasSynced, nodeInf.HasSynced}

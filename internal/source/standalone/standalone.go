@@ -4,18 +4,18 @@
 // sends only the objects that changed, so a change costs the same with 100
 // Services as with 10,000.
 //
-// A file that fails to parse keeps its last good objects until it is fixed,
-// and an unreadable directory keeps everything: bad input never takes down
-// what is already programmed.
+// A file that fails to parse or cannot be read (not a regular file, too
+// large, a dangling symlink) keeps its last good objects until it is fixed;
+// an unreadable or empty directory (a mount not there yet) keeps everything;
+// a file written in place is applied once it has stopped changing for a
+// poll period (one renamed into place at once): bad or half-written input
+// never takes down what is already programmed.
 package standalone
 
 import (
 	"context"
-	"io/fs"
 	"maps"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -51,13 +51,21 @@ type Source struct {
 	// size and modification time of each file when it was last read
 	stamps map[string]fileStamp
 	// the files defining each Service and EndpointSlice, sorted: the first
-	// definition of a Service wins, the last of a slice (as kubectl apply
-	// of the files in order would leave them)
+	// definition wins (manifest.Objects.KeepFirst, the rule `plan` applies)
 	svcFiles, sliceFiles map[string][]string
 	// what the sink has been told
 	services     map[string]*v1.Service
 	slices       map[string]*discovery.EndpointSlice
 	serviceCIDRs []netip.Prefix
+
+	// polling state: whether the sink has been told it is synced, what was
+	// last logged about the directory, the stamps seen at the last poll
+	// (a file written in place counts once the same twice running) and the
+	// subdirectories that could not be read
+	synced     bool
+	problem    string
+	seen       map[string]fileStamp
+	unreadable map[string]error
 }
 
 type fileObjects struct {
@@ -76,19 +84,14 @@ func (f fileObjects) service(key string) *v1.Service {
 	return nil
 }
 
-// slice returns the file's last EndpointSlice named key.
+// slice returns the file's first EndpointSlice named key.
 func (f fileObjects) slice(key string) *discovery.EndpointSlice {
-	for i := len(f.slices) - 1; i >= 0; i-- {
-		if es := f.slices[i]; es.Namespace+"/"+es.Name == key {
+	for _, es := range f.slices {
+		if es.Namespace+"/"+es.Name == key {
 			return es
 		}
 	}
 	return nil
-}
-
-// fileStamp is what polling compares to tell that a file changed.
-type fileStamp struct {
-	size, mtime int64
 }
 
 // New returns a Source; it does no I/O until Run.
@@ -104,40 +107,41 @@ func New(cfg Config) *Source {
 		services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}}
 }
 
-// Run feeds sink until ctx is done.
+// Run feeds sink until ctx is done. The source is synced once the
+// directory has been read with at least one manifest file in it.
 func (s *Source) Run(ctx context.Context, sink source.Sink) error {
 	sink.SetNode(s.cfg.Node)
-	synced, unreadable := false, false
 	t := time.NewTicker(s.cfg.Poll)
 	defer t.Stop()
 	for {
-		stamps, err := dirStamps(s.cfg.Dir)
-		// an unreadable directory is logged when it becomes so, not at every poll
-		switch {
-		case err != nil && !unreadable:
-			s.cfg.Log.Warn("manifest directory unreadable; keeping the current Services", zap.String("dir", s.cfg.Dir), zap.Error(err))
-		case err == nil && unreadable:
-			s.cfg.Log.Info("manifest directory readable again", zap.String("dir", s.cfg.Dir))
-		}
-		unreadable = err != nil
-		switch {
-		case err != nil:
-			s.stale(true)
-		case !maps.Equal(stamps, s.stamps) || !synced:
-			s.stale(false)
-			s.reload(sink, stamps)
-			if !synced {
-				synced = true
-				sink.SetSynced()
-			}
-		default:
-			s.stale(false)
-		}
+		s.poll(sink)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// poll looks at the directory once and sends what is ready to the sink.
+func (s *Source) poll(sink source.Sink) {
+	stamps, subs, err := scan(s.cfg.Dir, s.stamps)
+	s.logProblem(&s.problem, err)
+	s.logSubdirs(s.unreadable, subs)
+	s.unreadable = subs
+	if err != nil {
+		s.stale(true)
+		return // s.seen stays: a file must be seen twice running by polls that worked
+	}
+	s.stale(false)
+	ready := settle(s.stamps, s.seen, stamps, !s.synced)
+	s.seen = stamps
+	if !maps.Equal(ready, s.stamps) || !s.synced {
+		s.reload(sink, ready)
+	}
+	if !s.synced {
+		s.synced = true
+		sink.SetSynced()
 	}
 }
 
@@ -212,7 +216,10 @@ func (s *Source) reload(sink source.Sink, stamps map[string]fileStamp) {
 			}
 			continue
 		}
-		if es := s.files[files[len(files)-1]].slice(key); es != nil && s.slices[key] != es {
+		if len(files) > 1 {
+			s.cfg.Log.Warn("EndpointSlice defined twice; using the first", zap.String("endpointSlice", key), zap.Strings("files", files))
+		}
+		if es := s.files[files[0]].slice(key); es != nil && s.slices[key] != es {
 			s.slices[key] = es
 			sink.UpsertSlice(es) // the sink ignores unchanged objects
 		}
@@ -361,45 +368,4 @@ func mergeKeepingOld(old, cur fileObjects) fileObjects {
 		}
 	}
 	return cur
-}
-
-func manifestFiles(dir string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if manifest.IsManifestFile(p) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return out, err
-}
-
-// dirStamps returns the size and modification time of every manifest file.
-func dirStamps(dir string) (map[string]fileStamp, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, err
-	}
-	paths, err := manifestFiles(dir)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]fileStamp, len(paths))
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		out[p] = fileStamp{size: info.Size(), mtime: info.ModTime().UnixNano()}
-	}
-	return out, nil
 }

@@ -66,6 +66,16 @@ func manifestText(name string, endpoints ...string) string {
 	return b.String()
 }
 
+// scanDir returns the stamps of dir's manifest files.
+func scanDir(t *testing.T, dir string) map[string]fileStamp {
+	t.Helper()
+	stamps, _, err := scan(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stamps
+}
+
 func write(t *testing.T, dir, file, text string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
@@ -84,11 +94,7 @@ func TestReloadSendsOnlyChanges(t *testing.T) {
 	rec := &recorder{}
 	reload := func() {
 		t.Helper()
-		stamps, err := dirStamps(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src.reload(rec, stamps)
+		src.reload(rec, scanDir(t, dir))
 	}
 	reload()
 	if got, want := rec.take(), []string{"es s0-1", "es s1-1", "es s2-1", "svc s0", "svc s1", "svc s2"}; !slices.Equal(got, want) {
@@ -131,25 +137,22 @@ func TestReloadDuplicatesAndOrder(t *testing.T) {
 	rec := &recorder{}
 	reload := func() []string {
 		t.Helper()
-		stamps, err := dirStamps(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src.reload(rec, stamps)
+		src.reload(rec, scanDir(t, dir))
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		out := rec.calls
 		rec.calls = nil
 		return out
 	}
+	write(t, dir, "0-other.yaml", "# keeps the directory from being empty\n")
 	write(t, dir, "a.yaml", manifestText("web", "10.244.0.1"))
 	if got, want := reload(), []string{"es web-1", "svc web"}; !slices.Equal(got, want) {
 		t.Fatalf("sink heard %v, want %v (the slice first)", got, want)
 	}
 	first := src.services["default/web"]
 	write(t, dir, "b.yaml", strings.Replace(manifestText("web", "10.244.0.2"), "10.96.0.1", "10.96.0.2", 1))
-	if got, want := reload(), []string{"es web-1"}; !slices.Equal(got, want) {
-		t.Errorf("a second definition: sink heard %v, want %v (the last slice, the first Service)", got, want)
+	if got := reload(); len(got) != 0 {
+		t.Errorf("a second definition: sink heard %v, want nothing (the first definitions count)", got)
 	}
 	if src.services["default/web"] != first {
 		t.Error("the Service of the second file replaced the first")
@@ -157,7 +160,7 @@ func TestReloadDuplicatesAndOrder(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "a.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := reload(), []string{"svc web"}; !slices.Equal(got, want) {
+	if got, want := reload(), []string{"es web-1", "svc web"}; !slices.Equal(got, want) {
 		t.Errorf("after removing the first file: %v, want %v", got, want)
 	}
 	if ip := src.services["default/web"].Spec.ClusterIP; ip != "10.96.0.2" {
@@ -171,12 +174,15 @@ func TestReloadDuplicatesAndOrder(t *testing.T) {
 	}
 }
 
-// An empty directory is a valid state: the source reports itself synced.
-func TestEmptyDirectorySyncs(t *testing.T) {
+// A directory with only an empty manifest file is a valid state: the source
+// reports itself synced.
+func TestEmptyManifestFileSyncs(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- New(Config{Dir: t.TempDir(), Poll: 10 * time.Millisecond}).Run(ctx, rec) }()
+	dir := t.TempDir()
+	write(t, dir, "none.yaml", "")
+	go func() { done <- New(Config{Dir: dir, Poll: 10 * time.Millisecond}).Run(ctx, rec) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rec.mu.Lock()

@@ -35,6 +35,9 @@ var migrationDifferences = []migrationDifference{
 	{"externalTrafficPolicy Local without a local endpoint: no real server, external clients refused " +
 		"(kube-proxy falls back to every endpoint, kubernetes#97081); the Service etp-remote's NodePort 30091",
 		regexp.MustCompile(`^del-rs -d -t [0-9.]+:30091 `)},
+	{"an externalIP that is one of the node's own addresses is refused unless ipvsProxy.externalIPCIDRs allows it " +
+		"(CVE-2020-8554; kube-proxy programs it): the Service ext's 10.10.0.1:80",
+		regexp.MustCompile(`^(del-vs -D -t 10\.10\.0\.1:80$|del-entry KUBE-EXTERNAL-IP 10\.10\.0\.1,tcp:80$)`)},
 	{"unallocated ClusterIPs are dropped: the set of the ServiceCIDRs (kube-proxy's ipvs mode lets them leak)",
 		regexp.MustCompile(`^(create-set KUBE-(6-)?SERVICE-CIDRS |add-entry KUBE-(6-)?SERVICE-CIDRS )`)},
 	{"IPv6: the guest has IPv6 addresses and its Node only an IPv4 one; kube-proxy's IPv6 proxier never " +

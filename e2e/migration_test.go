@@ -210,7 +210,8 @@ func removeFirewallMarkServers(t *testing.T) {
 	if before == 0 {
 		t.Errorf("kube-proxy removed ipvs-proxy's firewall-mark virtual servers: the README's rollback step is no longer needed")
 	}
-	framework.Run(t, "/bin/sh", "-c", "PATH=/usr/sbin:/usr/bin:/sbin:/bin; "+dropFirewallMarkServers)
+	// The guest has no awk of its own: busybox's.
+	framework.Run(t, "/bin/bash", "-c", `export PATH=/usr/sbin:/usr/bin:/sbin:/bin; command -v awk >/dev/null || awk() { busybox awk "$@"; }; `+dropFirewallMarkServers)
 	if n := fwm(); n != 0 {
 		t.Errorf("%d firewall-mark virtual servers left after the README's rollback step:\n%s", n, ipvsadmText(t))
 	}

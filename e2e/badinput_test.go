@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -10,9 +9,10 @@ import (
 )
 
 // badManifests are cases of internal/cli/testdata/bad (named there), renamed
-// so they can share one directory, each with the error the daemon must log
-// for it, once: the object and the field.
-var badManifests = []struct{ file, yaml, want string }{
+// so they can share one directory, each with the error the daemon must
+// report for it (the object and the field): on /status under the Service
+// it concerns (none for a file that names no Service), and once in the log.
+var badManifests = []struct{ file, yaml, service, want string }{
 	{"svc-port-zero.yaml", `apiVersion: v1
 kind: Service
 metadata: {name: bad-port, namespace: default}
@@ -20,7 +20,7 @@ spec:
   clusterIP: 10.96.0.21
   ports:
   - {name: http, port: 0}
-`, "Service default/bad-port: spec.ports[0].port: 0 is out of range 1-65535"},
+`, "default/bad-port", "Service default/bad-port: spec.ports[0].port: 0 is out of range 1-65535"},
 	{"svc-clusterip-invalid.yaml", `apiVersion: v1
 kind: Service
 metadata: {name: bad-ip, namespace: default}
@@ -28,7 +28,7 @@ spec:
   clusterIP: 10.96.0.300
   ports:
   - {name: http, port: 80}
-`, `Service default/bad-ip: spec.clusterIP: invalid IP \"10.96.0.300\"`},
+`, "default/bad-ip", `Service default/bad-ip: spec.clusterIP: invalid IP "10.96.0.300"`},
 	{"svc-protocol-unknown.yaml", `apiVersion: v1
 kind: Service
 metadata: {name: bad-proto, namespace: default}
@@ -36,7 +36,7 @@ spec:
   clusterIP: 10.96.0.23
   ports:
   - {name: ping, port: 7, protocol: ICMP}
-`, `Service default/bad-proto: spec.ports[0].protocol: unsupported protocol \"ICMP\" (allowed: TCP, UDP, SCTP)`},
+`, "default/bad-proto", `Service default/bad-proto: spec.ports[0].protocol: unsupported protocol "ICMP" (allowed: TCP, UDP, SCTP)`},
 	{"svc-annotation-scheduler-unknown.yaml", `apiVersion: v1
 kind: Service
 metadata:
@@ -47,7 +47,7 @@ spec:
   clusterIP: 10.96.0.24
   ports:
   - {name: http, port: 80}
-`, `Service default/bad-sched: metadata.annotations[ipvs-proxy.io/scheduler]: unknown scheduler \"lcx\"`},
+`, "default/bad-sched", `Service default/bad-sched: metadata.annotations[ipvs-proxy.io/scheduler]: unknown scheduler "lcx"`},
 	// an EndpointSlice of the good Service itself, next to its good one
 	{"es-endpoint-ip-invalid.yaml", `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -58,10 +58,10 @@ metadata:
 addressType: IPv4
 ports: [{name: http, port: 8080}]
 endpoints: [{addresses: [10.244.1.256]}]
-`, `EndpointSlice default/bad-slice: endpoints[0].addresses[0]: invalid IP \"10.244.1.256\"`},
+`, "default/good", `EndpointSlice default/bad-slice: endpoints[0].addresses[0]: invalid IP "10.244.1.256"`},
 	{"file-missing-kind.yaml", `apiVersion: v1
 metadata: {name: bad}
-`, "file-missing-kind.yaml: document 1: kind: missing"},
+`, "", "file-missing-kind.yaml: document 1: kind: missing"},
 }
 
 // goodService is Service default/good (10.96.0.10:80 → 8080) with
@@ -83,8 +83,8 @@ spec:
 //   - the daemon keeps running and the good Service answers from both of
 //     its backends; the Service with an unknown scheduler is programmed with
 //     the default (rr); nothing of the other bad objects is programmed;
-//   - each bad object is logged in exactly one line naming the object and
-//     the field;
+//   - each bad object is reported naming the object and the field: on
+//     /status under its Service, and in exactly one log line;
 //   - under a client loop, the good Service's file is broken (not YAML):
 //     its last good objects stay programmed; then its Service is made
 //     invalid (an unknown type): its last valid version stays programmed;
@@ -116,35 +116,49 @@ func TestBadInputKeepsServing(t *testing.T) {
 		t.Errorf("want only the good Service and bad-sched (rr) programmed:\n%s", ipvsadmText(t))
 	}
 	expectRealServers(t, vss, "TCP", vip, "10.244.1.2:8080", "10.244.2.2:8080")
-	logs := proxy.Logs()
+	problems, err := framework.Problems(framework.MetricsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The operator reads the log: each bad object is told there once. This
+	// checks the log as people read it; what the daemon rejected is read
+	// from /status.
+	log := framework.ParseLog(proxy.Logs())
 	for _, b := range badManifests {
-		var lines []string
-		for _, l := range strings.Split(logs, "\n") {
-			if strings.Contains(l, b.want) {
-				lines = append(lines, l)
-			}
+		if b.service != "" && !framework.HasProblem(problems, b.service, b.want) {
+			t.Errorf("%s: /status lists no problem %q under %s: %q", b.file, b.want, b.service, problems[b.service])
 		}
-		if len(lines) != 1 {
-			t.Errorf("%s: %d log lines say %q, want 1", b.file, len(lines), b.want)
-			continue
+		if n := framework.CountSaying(log, b.want); n != 1 {
+			t.Errorf("%s: %d log lines say %q, want 1", b.file, n, b.want)
 		}
-		t.Logf("%s: %s", b.file, lines[0][strings.Index(lines[0], "\t")+1:])
 	}
 
 	load := framework.StartLoadEvery(t, client, framework.HTTP, vip, 50*time.Millisecond)
 	waitSent(t, load, 10)
 	before := kernelSnapshot(t)
-	steps := []struct{ name, yaml, log string }{
-		{"not YAML", "apiVersion: v1\nkind: Service\nmetadata:\n  name: good\n   namespace: default\n", "good.yaml: document 1: not valid YAML or JSON"},
-		{"an invalid Service", goodService("  type: NodePrt\n", "10.244.1.2", "10.244.2.2"),
+	// service: the error is on /status under this Service; none: a file
+	// that cannot be read names no Service, and only the log tells it.
+	steps := []struct{ name, yaml, service, want string }{
+		{"not YAML", "apiVersion: v1\nkind: Service\nmetadata:\n  name: good\n   namespace: default\n", "", "good.yaml: document 1: not valid YAML or JSON"},
+		{"an invalid Service", goodService("  type: NodePrt\n", "10.244.1.2", "10.244.2.2"), "default/good",
 			"Service default/good: keeping its last valid version in the kernel until it is fixed"},
 	}
 	for _, s := range steps {
-		mark := len(proxy.Logs())
+		logMark := len(proxy.Logs())
 		framework.WriteManifest(t, dir, "good.yaml", s.yaml)
 		framework.Eventually(t, 10*time.Second, func() error {
-			if !strings.Contains(proxy.Logs()[mark:], s.log) {
-				return fmt.Errorf("the daemon has not logged %q yet", s.log)
+			if s.service == "" {
+				if framework.CountSaying(framework.ParseLog(proxy.Logs()[logMark:]), s.want) == 0 {
+					return fmt.Errorf("the daemon has not logged %q yet", s.want)
+				}
+				return nil
+			}
+			problems, err := framework.Problems(framework.MetricsAddr)
+			if err != nil {
+				return err
+			}
+			if !framework.HasProblem(problems, s.service, s.want) {
+				return fmt.Errorf("/status has no problem %q under %s yet: %q", s.want, s.service, problems[s.service])
 			}
 			return nil
 		})

@@ -67,7 +67,7 @@ func TestChangesUnderLoad(t *testing.T) {
 	// a wish to remove every Service): deleting the Service's files below
 	// removes it because this one stays
 	framework.WriteManifest(t, dir, "keep.yaml", "# no objects\n")
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--drain-check-period", "1s"}})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"--drain-check-period", "1s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 	const http, line = "10.96.0.10:80", "10.96.0.10:9000"
 
@@ -129,7 +129,7 @@ func TestChangesUnderLoad(t *testing.T) {
 			})
 			var ops []string
 			for _, s := range proxy.Syncs()[syncs:] {
-				ops = append(ops, s.PlannedOps...)
+				ops = append(ops, s.Planned...)
 			}
 			if len(ops) != 2 || !strings.HasPrefix(ops[0], "edit-vs ") || !strings.HasPrefix(ops[1], "edit-vs ") {
 				t.Errorf("the scheduler change planned %q, want two edit-vs (ports 80 and 9000) and nothing else", ops)

@@ -42,7 +42,10 @@ endpoints:
 // TestClusterIP: a ClusterIP Service with three endpoints shows in ipvsadm
 // as `TCP VIP:80 rr` with `Masq 1` real servers, the VIP is on kube-ipvs0,
 // and requests rotate over the backends from the node and from a client namespace.
-func TestClusterIP(t *testing.T) {
+func TestClusterIP(t *testing.T) { framework.EachRulesBackend(t, clusterIP) }
+
+// clusterIP is TestClusterIP with one rules backend (framework.CurrentRulesBackend).
+func clusterIP(t *testing.T) {
 	framework.ResetKernel(t)
 	a := framework.NewBackend(t, "pod-a", "10.244.1.2")
 	b := framework.NewBackend(t, "pod-b", "10.244.2.2")
@@ -50,12 +53,14 @@ func TestClusterIP(t *testing.T) {
 	client := framework.NewClientNS(t, "client", "10.250.0.2")
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "web.yaml", webService("10.96.0.10", "")+"---\n"+webSlice("web-1", "10.244.1.2", "10.244.2.2", "10.244.3.2"))
-	framework.StartProxy(t, framework.Options{ManifestDir: dir})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir})
 
 	framework.Eventually(t, 20*time.Second, func() error {
 		_, err := framework.Client{}.HTTPGet("10.96.0.10:80")
 		return err
 	})
+	proxy.WaitFullSyncs(t, 1, 30*time.Second) // traffic flows once IPVS has the virtual server: the rules come last
+	expectRulesBackend(t)
 	ipvs := framework.IPVSADM(t, "-Ln")
 	if !strings.Contains(ipvs, "TCP  10.96.0.10:80 rr") {
 		t.Errorf("ipvsadm -Ln lacks the virtual server:\n%s", ipvs)

@@ -63,7 +63,7 @@ func TestDemo(t *testing.T) {
 	proxy := framework.StartProxy(t, opts)
 	first := proxy.WaitFullSyncs(t, 1, 60*time.Second)[0]
 	fmt.Printf("   first sync %.1fs after the start: %d Services, %d kernel operations (took %s), %d failed\n",
-		time.Since(started).Seconds(), first.Services, first.Ops, first.Took, first.Failed)
+		time.Since(started).Seconds(), first.Services, first.Ops, first.Took(), first.Failed)
 
 	section("ipvsadm -Ln")
 	fmt.Print(indentBlock(framework.IPVSADM(t, "-Ln")))

@@ -48,7 +48,10 @@ spec:
 // is answered by itself too, masqueraded (KUBE-6-LOOP-BACK). With
 // nodePortAddresses [0.0.0.0/0], and with [primary] and no Node object, the
 // IPv6 NodePort still answers.
-func TestDualStack(t *testing.T) {
+func TestDualStack(t *testing.T) { framework.EachRulesBackend(t, dualStack) }
+
+// dualStack is TestDualStack with one rules backend (framework.CurrentRulesBackend).
+func dualStack(t *testing.T) {
 	framework.ResetKernel(t)
 	a := framework.NewBackendWith(t, "pod-a", "10.244.1.2", framework.BackendOptions{IP6: "fd00:244::1:2"})
 	framework.NewBackendWith(t, "pod-b", "10.244.2.2", framework.BackendOptions{IP6: "fd00:244::2:2"})

@@ -66,7 +66,10 @@ status:
 //   - a LoadBalancer ingress IP with loadBalancerSourceRanges 10.250.1.0/24
 //     answers a client at 10.250.1.2, while one at 10.250.2.2 times out
 //     (dropped, not refused) there, yet reaches the Service's ClusterIP.
-func TestExternalAccess(t *testing.T) {
+func TestExternalAccess(t *testing.T) { framework.EachRulesBackend(t, externalAccess) }
+
+// externalAccess is TestExternalAccess with one rules backend (framework.CurrentRulesBackend).
+func externalAccess(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // faultServices is how many Services TestKernelFaults adds while half the
@@ -40,8 +41,8 @@ spec:
 // (--fault-inject-rate-file, read every second) while 20 Services are added,
 // with --ipvs-sync-period 2s, so a change may wait 4 s before the node is
 // unhealthy. A client loop runs against a Service programmed before:
-//   - the failures are the Services' own: each is logged with the Service
-//     and what was being done ("add real server 10.244.1.2:8080 to TCP
+//   - the failures are the Services' own: each is recorded in the sync
+//     events (and logged) with the Service and what was being done ("add real server 10.244.1.2:8080 to TCP
 //     10.96.1.7:80 (default/svc-07:http): injected fault"), retried on its
 //     own with a doubling backoff (1 s, 2 s, ...), counted in
 //     ipvsproxy_kernel_errors_total and ipvsproxy_failing_services; /healthz
@@ -53,12 +54,15 @@ spec:
 //     the grace (2 × 2 s), not before, while /livez stays 200 (a restart
 //     would not help); the full syncs are retried with a doubling backoff;
 //   - once the rate is back to 0, the daemon converges: /healthz is 200
-//     again, and ipvsadm -Sn, ipset save, the kube-ipvs0 addresses and
-//     iptables-save are what a clean start (after `ipvs-proxy cleanup`) on
-//     the same manifests programs;
+//     again, and ipvsadm -Sn, ipset save, the kube-ipvs0 addresses,
+//     iptables-save and the nftables table are what a clean start (after
+//     `ipvs-proxy cleanup`) on the same manifests programs;
 //   - the Service programmed before the faults lost no request: what is in
 //     the kernel is never torn down by failures.
-func TestKernelFaults(t *testing.T) {
+func TestKernelFaults(t *testing.T) { framework.EachRulesBackend(t, kernelFaults) }
+
+// kernelFaults is TestKernelFaults with one rules backend (framework.CurrentRulesBackend).
+func kernelFaults(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")
@@ -73,20 +77,22 @@ func TestKernelFaults(t *testing.T) {
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir,
 		ExtraArgs: []string{"--ipvs-sync-period", "2s", "--fault-inject-rate-file", rateFile}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
-	// setRate writes the fault rate and waits until the daemon has read it.
-	setRate := func(rate string) {
+	// setRate writes the fault rate and waits until the daemon has read it
+	// (its ipvsproxy_fault_injection_rate says so).
+	setRate := func(rate float64) {
 		t.Helper()
-		mark := len(proxy.Logs())
-		if err := os.WriteFile(rateFile, []byte(rate+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(rateFile, []byte(fmt.Sprintln(rate)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 5*time.Second, func() error {
-			for _, e := range framework.Messages(proxy.Logs()[mark:], "fault injection rate changed") {
-				if e.Field("rate") == rate {
-					return nil
-				}
+			m, err := framework.ScrapeMetrics(framework.MetricsAddr)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("the daemon has not read fault rate %s yet", rate)
+			if got, ok := m["ipvsproxy_fault_injection_rate"]; !ok || got != rate {
+				return fmt.Errorf("the daemon applies fault rate %v (served: %v), not %v yet", got, ok, rate)
+			}
+			return nil
 		})
 	}
 	const web = "10.96.0.10:80"
@@ -94,14 +100,13 @@ func TestKernelFaults(t *testing.T) {
 	health := framework.WatchHealthz(t, framework.HealthzAddr, 200*time.Millisecond)
 	waitSent(t, load, 10)
 
-	setRate("0.5")
-	logStart, syncStart := len(proxy.Logs()), len(proxy.Syncs())
+	setRate(0.5)
+	syncStart := len(proxy.Syncs())
 	framework.WriteManifest(t, dir, "many.yaml", faultServicesYAML())
-	const retryingService = "Service's kernel operations failed; retrying it on its own (the node stays healthy)"
 	framework.Eventually(t, 60*time.Second, func() error {
 		byService := map[string]int{}
-		for _, r := range framework.Messages(proxy.Logs()[logStart:], retryingService) {
-			byService[r.Field("service")]++
+		for _, f := range serviceFailures(proxy.Syncs()[syncStart:]) {
+			byService[f.Service]++
 		}
 		for _, n := range byService {
 			if n >= 3 {
@@ -125,11 +130,10 @@ func TestKernelFaults(t *testing.T) {
 	}
 
 	// the node's own objects: every write fails, and a sysctl of ours is changed
-	setRate("1")
-	nodeStart := len(proxy.Logs())
+	setRate(1)
+	nodeStart := len(proxy.Syncs())
 	framework.Sysctl(t, "net.ipv4.vs.expire_nodest_conn", "0")
 	changed := time.Now()
-	const retrying = "sync failed; retrying"
 	var unhealthy time.Time
 	framework.Eventually(t, 60*time.Second, func() error {
 		for _, s := range health.Samples() {
@@ -138,7 +142,7 @@ func TestKernelFaults(t *testing.T) {
 				break
 			}
 		}
-		n := len(framework.Messages(proxy.Logs()[nodeStart:], retrying))
+		n := len(syncRetries(proxy.Syncs()[nodeStart:]))
 		if unhealthy.IsZero() || n < 2 {
 			return fmt.Errorf("/healthz turned 503: %v; %d retries of the full sync", !unhealthy.IsZero(), n)
 		}
@@ -156,16 +160,13 @@ func TestKernelFaults(t *testing.T) {
 	if l, err := framework.GetLivez(framework.HealthzAddr); err != nil || l.Code != 200 {
 		t.Errorf("/livez while the node is unhealthy: %s %v; want 200 (a restart would not help)", l, err)
 	}
-	var backoff []string
-	for _, r := range framework.Messages(proxy.Logs()[nodeStart:], retrying) {
-		backoff = append(backoff, r.Field("after"))
-	}
-	t.Logf("full syncs retried after %s", strings.Join(backoff, ", "))
-	if len(backoff) < 2 || !slices.Equal(backoff[:2], []string{"1s", "2s"}) {
+	backoff := syncRetries(proxy.Syncs()[nodeStart:])
+	t.Logf("full syncs retried after %v", backoff)
+	if len(backoff) < 2 || !slices.Equal(backoff[:2], []time.Duration{time.Second, 2 * time.Second}) {
 		t.Errorf("full syncs retried after %v, want a backoff doubling from 1s", backoff)
 	}
 
-	setRate("0")
+	setRate(0)
 	cleared := time.Now()
 	framework.Eventually(t, 60*time.Second, func() error {
 		h, err := framework.GetHealthz(framework.HealthzAddr)
@@ -183,7 +184,7 @@ func TestKernelFaults(t *testing.T) {
 			return fmt.Errorf("%v Services still failing", n)
 		}
 		for _, s := range proxy.Syncs()[syncStart:] {
-			if s.Type == "full" && !s.Incomplete && s.Failed == 0 && s.Ops == 0 {
+			if s.Type == "full" && !s.Incomplete() && s.Failed == 0 && s.Ops == 0 {
 				return nil
 			}
 		}
@@ -196,35 +197,35 @@ func TestKernelFaults(t *testing.T) {
 		t.Errorf("HTTP %s, programmed before the faults: %d of %d requests failed, want 0", web, res.Failed, res.Sent)
 	}
 
-	faultLog := proxy.Logs()[logStart:nodeStart]
 	var injected []string
-	perService := map[string][]string{}
-	for _, r := range framework.Messages(faultLog, retryingService) {
-		for _, e := range strings.Split(r.Field("err"), "\n") {
+	perService := map[string][]time.Duration{}
+	for _, f := range serviceFailures(proxy.Syncs()[syncStart:nodeStart]) {
+		for _, e := range f.Errors {
 			if strings.HasSuffix(e, ": injected fault") {
 				injected = append(injected, e)
 			}
 		}
-		perService[r.Field("service")] = append(perService[r.Field("service")], r.Field("retryAfter"))
+		perService[f.Service] = append(perService[f.Service], f.RetryAfter)
 	}
-	t.Logf("%d Services failed, %d failures logged, e.g.:\n  %s", len(perService), len(injected),
+	t.Logf("%d Services failed, %d failures recorded, e.g.:\n  %s", len(perService), len(injected),
 		strings.Join(injected[:min(len(injected), 4)], "\n  "))
 	described := regexp.MustCompile(`^(add virtual server TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
 		`add real server 10\.244\.[12]\.2:8080 to TCP 10\.96\.1\.\d+:80 \(default/svc-\d\d:http\)|` +
-		`bind 10\.96\.1\.\d+/32 to kube-ipvs0|add .* to ipset KUBE-[A-Z-]+): injected fault$`)
+		`bind 10\.96\.1\.\d+/32 to kube-ipvs0|add .* to ipset KUBE-[A-Z-]+|` +
+		`nftables transaction on table ip ipvs-proxy \(add .* to set [a-z-]+ of table ip ipvs-proxy.*\)): injected fault$`)
 	for _, e := range injected {
 		if !described.MatchString(e) {
-			t.Errorf("failed operation logged as %q: want what was being done, on which Service", e)
+			t.Errorf("failed operation recorded as %q: want what was being done, on which Service", e)
 		}
 	}
 	if len(injected) == 0 {
-		t.Errorf("no injected failure was logged")
+		t.Errorf("no injected failure was recorded")
 	}
 	doubled := false
 	for svc, waits := range perService {
-		if len(waits) >= 2 && waits[0] == "1s" && waits[1] == "2s" {
+		if len(waits) >= 2 && waits[0] == time.Second && waits[1] == 2*time.Second {
 			doubled = true
-			t.Logf("%s retried after %s", svc, strings.Join(waits, ", "))
+			t.Logf("%s retried after %v", svc, waits)
 			break
 		}
 	}
@@ -254,7 +255,7 @@ func TestKernelFaults(t *testing.T) {
 	clean := framework.StartProxy(t, framework.Options{ManifestDir: dir})
 	clean.WaitFullSyncs(t, 1, 30*time.Second)
 	fresh := sortedKernelState(t)
-	for _, what := range []string{"ipvsadm -Sn", "ipset save", "kube-ipvs0", "iptables-save"} {
+	for _, what := range []string{"ipvsadm -Sn", "ipset save", "kube-ipvs0", "iptables-save", "nft list table ip ipvs-proxy"} {
 		if converged[what] != fresh[what] {
 			t.Errorf("%s after the faults differs from a clean start's:\n after the faults:\n%s\nclean start:\n%s", what, converged[what], fresh[what])
 		}
@@ -268,8 +269,13 @@ func TestKernelFaults(t *testing.T) {
 func sortedKernelState(t testing.TB) map[string]string {
 	t.Helper()
 	out := kernelSnapshot(t)
-	for _, k := range []string{"ipvsadm -Sn", "ipset save"} {
+	// nft lists a set's elements in no fixed order, several on a line
+	out["nft list table ip ipvs-proxy"] = strings.ReplaceAll(out["nft list table ip ipvs-proxy"], ",", "\n")
+	for _, k := range []string{"ipvsadm -Sn", "ipset save", "nft list table ip ipvs-proxy"} {
 		lines := strings.Split(strings.TrimSpace(out[k]), "\n")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
 		slices.Sort(lines)
 		out[k] = strings.Join(lines, "\n")
 	}
@@ -277,4 +283,24 @@ func sortedKernelState(t testing.TB) map[string]string {
 	slices.Sort(addrs)
 	out["kube-ipvs0"] = strings.Join(addrs, "\n")
 	return out
+}
+
+// serviceFailures returns the Services' failures the syncs recorded, in order.
+func serviceFailures(syncs []framework.Sync) []syncevent.ServiceFailure {
+	var out []syncevent.ServiceFailure
+	for _, s := range syncs {
+		out = append(out, s.Failing...)
+	}
+	return out
+}
+
+// syncRetries returns the waits before the retries of the failed syncs.
+func syncRetries(syncs []framework.Sync) []time.Duration {
+	var after []time.Duration
+	for _, s := range syncs {
+		if s.RetryAfter > 0 {
+			after = append(after, s.RetryAfter)
+		}
+	}
+	return after
 }

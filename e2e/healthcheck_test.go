@@ -91,7 +91,10 @@ func hcBody(name string, local int) string {
 // do not count), 200 with some and 503 with none, in kube-proxy's JSON body
 // and X-Load-Balancing-Endpoint-Weight. A second Service with the same
 // healthCheckNodePort is an error for it; the first keeps the port.
-func TestHealthCheckNodePort(t *testing.T) {
+func TestHealthCheckNodePort(t *testing.T) { framework.EachRulesBackend(t, healthCheckNodePort) }
+
+// healthCheckNodePort is TestHealthCheckNodePort with one rules backend (framework.CurrentRulesBackend).
+func healthCheckNodePort(t *testing.T) {
 	framework.ResetKernel(t)
 	lb := framework.NewClientNS(t, "lb", "10.250.0.2")
 	dir := t.TempDir()
@@ -132,12 +135,14 @@ func TestHealthCheckNodePort(t *testing.T) {
 	framework.WriteManifest(t, dir, "hc.yaml", hcManifests("hc", "10.244.1.2 node-1 ready"))
 	expect("a second Service on the port", healthCheck{200, "1", hcBody("hc", 1)})
 	framework.Eventually(t, 10*time.Second, func() error {
-		for _, e := range framework.Messages(proxy.Logs(), "invalid object") {
-			if e.Field("service") == "default/hc2" && strings.Contains(e.Field("err"), "spec.healthCheckNodePort: 32010 is also the health check port of Service default/hc, which keeps it") {
-				return nil
-			}
+		problems, err := framework.Problems(framework.MetricsAddr)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("no error about default/hc2's healthCheckNodePort in the log")
+		if !framework.HasProblem(problems, "default/hc2", "spec.healthCheckNodePort: 32010 is also the health check port of Service default/hc, which keeps it") {
+			return fmt.Errorf("/status has no problem with default/hc2's healthCheckNodePort: %q", problems)
+		}
+		return nil
 	})
 
 	framework.RemoveManifest(t, dir, "hc.yaml")

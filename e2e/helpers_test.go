@@ -167,7 +167,7 @@ func stdout(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, framework.ToolPath(name), args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -180,4 +180,36 @@ func stdout(t testing.TB, name string, args ...string) string {
 func iptablesSave(t testing.TB) string {
 	t.Helper()
 	return stdout(t, "/usr/sbin/iptables-save")
+}
+
+// expectRulesBackend checks that the daemon's sets and rules are where the
+// scenario's rules backend puts them, and nowhere else: ipsets and iptables
+// chains, or the nftables table ip ipvs-proxy (and then neither ipset nor
+// iptables program in PATH).
+func expectRulesBackend(t testing.TB) {
+	t.Helper()
+	table := framework.NFTList(t, "ip")
+	ipsets := framework.Run(t, framework.IPSetBin, "list", "-n")
+	rules := iptablesSave(t)
+	switch framework.CurrentRulesBackend() {
+	case framework.NFTables:
+		if !strings.Contains(table, "masquerade fully-random") || !strings.Contains(table, "set cluster-ip") {
+			t.Errorf("nftables backend: table ip ipvs-proxy is missing or incomplete:\n%s", table)
+		}
+		if strings.Contains(ipsets, "KUBE-") || strings.Contains(rules, "KUBE-") {
+			t.Errorf("nftables backend: ipsets or iptables chains of ours exist:\n%s\n%s", ipsets, rules)
+		}
+		for _, tool := range []string{"iptables", "iptables-restore", "ip6tables-save", "ipset"} {
+			if p, err := exec.LookPath(tool); err == nil {
+				t.Errorf("nftables backend: %s is in PATH (%s); the scenario runs without it", tool, p)
+			}
+		}
+	default:
+		if !strings.Contains(rules, "-A KUBE-POSTROUTING") || !strings.Contains(ipsets, "KUBE-CLUSTER-IP") {
+			t.Errorf("iptables backend: KUBE-POSTROUTING or KUBE-CLUSTER-IP missing:\n%s\n%s", rules, ipsets)
+		}
+		if table != "" {
+			t.Errorf("iptables backend: an nftables table ip ipvs-proxy exists:\n%s", table)
+		}
+	}
 }

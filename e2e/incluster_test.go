@@ -57,6 +57,11 @@ status:
 // endpoints, and KUBE-EXTERNAL-LOCAL-MARK mapping each external address and
 // port to its mark.
 func TestTrafficPolicyLocalInCluster(t *testing.T) {
+	framework.EachRulesBackend(t, trafficPolicyLocalInCluster)
+}
+
+// trafficPolicyLocalInCluster is TestTrafficPolicyLocalInCluster with one rules backend (framework.CurrentRulesBackend).
+func trafficPolicyLocalInCluster(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "local-a", "10.244.1.2")
 	framework.NewBackend(t, "remote-b", "10.244.2.2")

@@ -106,7 +106,7 @@ spec:
 `)
 	framework.WriteManifest(t, dir, "web-slice.yaml", sliceYAML("web", "web-1", []string{"http=8080/TCP"}, onNode("node-2", ips["pod-a"], ips["pod-b"])))
 	volume := newConfigVolume(t, liveConfig(framework.MetricsAddr, liveIPVSBefore, liveCTBefore))
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ConfigFile: volume.path(), ExtraArgs: []string{"-v", "4"}})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ConfigFile: volume.path()})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 	const vip = "10.96.0.10:80"
 	load := framework.StartLoadEvery(t, client, framework.HTTP, vip, 50*time.Millisecond)
@@ -122,20 +122,20 @@ spec:
 		syncs := proxy.WaitFullSyncs(t, full+2, 90*time.Second)
 		t.Logf("two full syncs %.1fs after the ConfigMap volume changed", time.Since(changed).Seconds())
 		reload := syncs[full]
-		t.Logf("the reload's full sync: %s, planned %q", reload, reload.PlannedOps)
-		for _, op := range reload.PlannedOps {
+		t.Logf("the reload's full sync: %s, planned %q", reload, reload.Planned)
+		for _, op := range reload.Planned {
 			if kind, _, _ := strings.Cut(op, " "); kind != "timeouts" && kind != "sysctl" {
 				t.Errorf("the reload planned %q: want only timeouts and sysctl operations", op)
 			}
 		}
-		if len(reload.PlannedOps) != 4 {
-			t.Errorf("the reload planned %d operations, want 4 (the timeouts, arp_ignore, arp_announce, nf_conntrack_max)", len(reload.PlannedOps))
+		if len(reload.Planned) != 4 {
+			t.Errorf("the reload planned %d operations, want 4 (the timeouts, arp_ignore, arp_announce, nf_conntrack_max)", len(reload.Planned))
 		}
 		next := syncs[full+1]
-		if next.Ops != 0 || next.Incomplete {
-			t.Errorf("the periodic full sync after the reload: %s, planned %q; want nothing", next, next.PlannedOps)
+		if next.Ops != 0 || next.Incomplete() {
+			t.Errorf("the periodic full sync after the reload: %s, planned %q; want nothing", next, next.Planned)
 		}
-		gap := next.Start().Sub(reload.End())
+		gap := next.Start.Sub(reload.End)
 		t.Logf("the next full sync began %.1fs after the reload's ended", gap.Seconds())
 		if gap > 20*time.Second {
 			t.Errorf("the next full sync began %.1fs after the reload's: the new syncPeriod (4s) is not in force", gap.Seconds())
@@ -198,15 +198,21 @@ spec:
 		if err == nil || !strings.Contains(err.Error(), "exit status 3") {
 			t.Errorf("the daemon exited with %v, want exit status 3", err)
 		}
-		if msgs := framework.Messages(proxy.Logs(), "the config file changed fields that need a restart: stopping cleanly"); len(msgs) != 1 ||
-			!strings.Contains(msgs[0].Field("fields"), "metricsBindAddress") {
-			t.Errorf("the daemon did not say which field needs the restart: %v", msgs)
+		// what the operator reads: the field that needs the restart, once
+		var said []framework.LogEntry
+		for _, e := range framework.ParseLog(proxy.Logs()) {
+			if e.Says("need a restart") {
+				said = append(said, e)
+			}
+		}
+		if len(said) != 1 || !said[0].Says("metricsBindAddress") {
+			t.Errorf("the daemon did not say which field needs the restart: %v", said)
 		}
 		expectUnchanged(t, kernel, "when the daemon stopped for a restart")
 		proxy.Start()
 		first := proxy.WaitFullSyncs(t, 1, 60*time.Second)[0]
 		if first.Ops != 0 {
-			t.Errorf("the restarted daemon's first full sync: %s, planned %q; want nothing", first, first.PlannedOps)
+			t.Errorf("the restarted daemon's first full sync: %s, planned %q; want nothing", first, first.Planned)
 		}
 		if _, err := framework.ScrapeMetrics(newMetrics); err != nil {
 			t.Errorf("/metrics on the new metricsBindAddress %s: %v", newMetrics, err)

@@ -55,12 +55,12 @@ var migrationDifferences = []migrationDifference{
 // difference and fails on an operation no documented difference explains.
 func checkFirstSync(t *testing.T, s framework.Sync) {
 	t.Helper()
-	if s.Failed != 0 || s.Incomplete {
+	if s.Failed != 0 || s.Incomplete() {
 		t.Errorf("ipvs-proxy's first sync after kube-proxy: %s", s)
 	}
 	explained := make([][]string, len(migrationDifferences))
 	var unexplained []string
-	for _, op := range s.PlannedOps {
+	for _, op := range s.Planned {
 		i := explainedBy(op)
 		if i < 0 {
 			unexplained = append(unexplained, op)

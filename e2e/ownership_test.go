@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -35,15 +36,20 @@ var foreignRules = []string{
 //     the node's own address 10.10.0.1:7777 next to a NodePort, on firewall
 //     mark 7), an
 //     ipset, an iptables chain, and rules of another program in that chain
-//     and in filter INPUT and nat OUTPUT (where ours jump from) survive
+//     and in filter INPUT and nat OUTPUT (where ours jump from), an
+//     nftables table with a base chain on the input hook and a set survive
 //     several full syncs (every 2 s),
 //     which plan nothing for them, and the one on the node address keeps
 //     carrying traffic;
 //   - `ipvs-proxy cleanup --dry-run` lists the removals and changes nothing;
 //   - `ipvs-proxy cleanup` removes everything of ours: virtual servers,
 //     kube-ipvs0, the KUBE-* sets and chains (ipvsadm -Ln, ip link,
-//     ipset list -n, iptables-save), and nothing else.
-func TestOwnershipAndCleanup(t *testing.T) {
+//     ipset list -n, iptables-save), the nftables tables ipvs-proxy, and
+//     nothing else (another program's nftables table ip other stays).
+func TestOwnershipAndCleanup(t *testing.T) { framework.EachRulesBackend(t, ownershipAndCleanup) }
+
+// ownershipAndCleanup is TestOwnershipAndCleanup with one rules backend (framework.CurrentRulesBackend).
+func ownershipAndCleanup(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")
@@ -51,7 +57,7 @@ func TestOwnershipAndCleanup(t *testing.T) {
 	dir := t.TempDir()
 	framework.WriteManifest(t, dir, "np.yaml", joinYAML(nodePortService,
 		sliceYAML("np", "np-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--ipvs-sync-period", "2s"}})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"--ipvs-sync-period", "2s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 
 	for _, vs := range foreignVirtualServers {
@@ -65,13 +71,14 @@ func TestOwnershipAndCleanup(t *testing.T) {
 	framework.Run(t, framework.IPTablesBin, "-t", "nat", "-A", "OTHER-CHAIN", "-s", "192.0.2.7/32", "-j", "RETURN")
 	framework.Run(t, framework.IPTablesBin, "-t", "filter", "-A", "INPUT", "-p", "tcp", "--dport", "7777", "-j", "ACCEPT")
 	framework.Run(t, framework.IPTablesBin, "-t", "nat", "-A", "OUTPUT", "-d", "192.0.2.8/32", "-j", "RETURN")
+	framework.Run(t, framework.NFTBin, "-f", writeFile(t, "other.nft", foreignTable))
 
 	t.Run("survives syncs", func(t *testing.T) {
 		n := len(proxy.FullSyncs())
 		syncs := proxy.WaitFullSyncs(t, n+2, 20*time.Second)[n:]
 		for _, s := range syncs {
 			if s.Ops != 0 {
-				t.Errorf("full sync after the foreign objects appeared: %s, planned %q; want nothing", s, s.PlannedOps)
+				t.Errorf("full sync after the foreign objects appeared: %s, planned %q; want nothing", s, s.Planned)
 			}
 		}
 		t.Logf("%d full syncs since the foreign objects were added: %v", len(syncs), syncs)
@@ -90,12 +97,13 @@ func TestOwnershipAndCleanup(t *testing.T) {
 		before := kernelSnapshot(t)
 		out := framework.Run(t, bin, "cleanup", "--dry-run")
 		t.Logf("ipvs-proxy cleanup --dry-run:\n%s", strings.TrimRight(out, "\n"))
-		for _, want := range []string{"del-vs -D -t 10.96.0.20:80", "del-vs -D -t " + framework.NodeIP + ":30080", "delete-link kube-ipvs0"} {
+		ours := map[framework.RulesBackend]string{framework.IPTables: "delete-rules ipv4", framework.NFTables: "nft-delete-table ip"}[framework.CurrentRulesBackend()]
+		for _, want := range []string{"del-vs -D -t 10.96.0.20:80", "del-vs -D -t " + framework.NodeIP + ":30080", "delete-link kube-ipvs0", ours} {
 			if !strings.Contains(out, want) {
 				t.Errorf("cleanup --dry-run does not list %q", want)
 			}
 		}
-		for _, foreign := range []string{"192.0.2.50", "192.0.2.51", ":7777", "-f 7", "OTHER-", "192.0.2.8"} {
+		for _, foreign := range []string{"192.0.2.50", "192.0.2.51", ":7777", "-f 7", "OTHER-", "192.0.2.8", "other"} {
 			if strings.Contains(out, foreign) {
 				t.Errorf("cleanup --dry-run would touch %s", foreign)
 			}
@@ -129,6 +137,11 @@ func TestOwnershipAndCleanup(t *testing.T) {
 				t.Errorf("after cleanup, %s still mentions KUBE-:\n%s", save, rules)
 			}
 		}
+		for _, family := range []string{"ip", "ip6"} {
+			if table := framework.NFTList(t, family); table != "" {
+				t.Errorf("after cleanup, the nftables table %s ipvs-proxy is still there:\n%s", family, table)
+			}
+		}
 		spread := requests(t, client, framework.HTTP, framework.NodeIP+":7777", 3)
 		t.Logf("after cleanup, foreign virtual server %s:7777 still answers: %s; ipvsadm -Ln:\n%s", framework.NodeIP, spread, ipvsadmText(t))
 	})
@@ -145,7 +158,7 @@ func expectForeign(t *testing.T) {
 			t.Errorf("foreign virtual server %s %s %s → %s was changed or removed:\n%s", f.proto, f.addr, f.sched, f.rs, ipvsadmText(t))
 		}
 	}
-	if m := framework.IPSetMembers(t, "OTHER-SET"); !slices.Equal(m, []string{"192.0.2.7"}) {
+	if m := framework.IPSetOnly(t, "OTHER-SET"); !slices.Equal(m, []string{"192.0.2.7"}) {
 		t.Errorf("foreign set OTHER-SET holds %q, want [192.0.2.7]", m)
 	}
 	rules := iptablesSave(t)
@@ -154,4 +167,32 @@ func expectForeign(t *testing.T) {
 			t.Errorf("iptables-save lacks the foreign rule %q", want)
 		}
 	}
+	table := framework.Run(t, framework.NFTBin, "list", "table", "ip", "other")
+	for _, want := range []string{"tcp dport 7777 accept", "192.0.2.9", "chain other-input"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the foreign nftables table ip other lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+// foreignTable is another program's nftables table: a base chain on the
+// input hook, where ipvs-proxy's nftables backend hooks too, and a set.
+const foreignTable = `table ip other {
+	set other-set { type ipv4_addr; elements = { 192.0.2.9 } }
+	chain other-input {
+		type filter hook input priority filter; policy accept;
+		tcp dport 7777 accept
+		ip saddr @other-set return
+	}
+}
+`
+
+// writeFile writes a file into the test's temporary directory and returns its path.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

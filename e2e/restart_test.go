@@ -41,6 +41,11 @@ ipvs:
 //     one included, and no request of the loop failed; the UDP Service
 //     answers after the restarts.
 func TestRestartAdoptsKernelState(t *testing.T) {
+	framework.EachRulesBackend(t, restartAdoptsKernelState)
+}
+
+// restartAdoptsKernelState is TestRestartAdoptsKernelState with one rules backend (framework.CurrentRulesBackend).
+func restartAdoptsKernelState(t *testing.T) {
 	framework.ResetKernel(t)
 	ips := map[string]string{"pod-a": "10.244.1.2", "pod-b": "10.244.2.2", "pod-c": "10.244.3.2"}
 	for name, ip := range ips {
@@ -57,9 +62,9 @@ func TestRestartAdoptsKernelState(t *testing.T) {
 	framework.WriteManifest(t, dir, "sticky.yaml", affinityService("sticky", "10.96.0.12", ""))
 	cfg := writeConfig(t, t.TempDir(), restartConfig)
 	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ConfigFile: cfg,
-		ExtraArgs: []string{"-v", "4", "--drain-check-period", "1s"}})
+		ExtraArgs: []string{"--drain-check-period", "1s"}})
 	initial := proxy.WaitFullSyncs(t, 1, 30*time.Second)[0]
-	if initial.Failed != 0 || initial.Incomplete {
+	if initial.Failed != 0 || initial.Incomplete() {
 		t.Fatalf("first run's full sync: %s", initial)
 	}
 	t.Logf("first run: %s", initial)
@@ -123,12 +128,12 @@ func TestRestartAdoptsKernelState(t *testing.T) {
 	adopted := func(t *testing.T, how string, stopped time.Time) {
 		first := proxy.WaitFullSyncs(t, 1, 30*time.Second)[0]
 		t.Logf("first full sync %.1fs after the %s: %s", time.Since(stopped).Seconds(), how, first)
-		if first.Ops != 0 || first.Failed != 0 || first.Incomplete {
+		if first.Ops != 0 || first.Failed != 0 || first.Incomplete() {
 			t.Errorf("the first full sync after the %s planned %d operations (%d failed), want 0: the kernel state must be adopted as it is. Planned:\n  %s",
-				how, first.Ops, first.Failed, strings.Join(first.PlannedOps, "\n  "))
+				how, first.Ops, first.Failed, strings.Join(first.Planned, "\n  "))
 		}
 		after := kernelSnapshot(t)
-		for _, what := range []string{"ipvsadm -Sn", "ipset save", "iptables-save"} {
+		for _, what := range []string{"ipvsadm -Sn", "ipset save", "iptables-save", "nft list table ip ipvs-proxy"} {
 			if before[what] != after[what] {
 				t.Errorf("%s changed across the %s:\nbefore:\n%s\nafter:\n%s", what, how, before[what], after[what])
 			}
@@ -177,9 +182,10 @@ func TestRestartAdoptsKernelState(t *testing.T) {
 func kernelSnapshot(t testing.TB) map[string]string {
 	t.Helper()
 	return map[string]string{
-		"ipvsadm -Sn":   stdout(t, framework.IPVSAdmBin, "-Sn"),
-		"ipset save":    stdout(t, framework.IPSetBin, "save"),
-		"iptables-save": saveVolatile.ReplaceAllString(iptablesSave(t), ""),
+		"ipvsadm -Sn":                  stdout(t, framework.IPVSAdmBin, "-Sn"),
+		"ipset save":                   stdout(t, framework.IPSetBin, "save"),
+		"iptables-save":                saveVolatile.ReplaceAllString(iptablesSave(t), ""),
+		"nft list table ip ipvs-proxy": framework.NFTList(t, "ip"),
 	}
 }
 

@@ -15,12 +15,16 @@ import (
 // a real server deleted (ipvsadm -d), another one's weight changed
 // (ipvsadm -e), the virtual server's scheduler changed (ipvsadm -E), a
 // second Service's whole virtual server deleted (ipvsadm -D), a
-// KUBE-CLUSTER-IP member deleted (ipset del), the VIP removed from
-// kube-ipvs0, the KUBE-POSTROUTING chain flushed, the nat OUTPUT jump to
-// KUBE-SERVICES deleted and net.ipv4.vs.conntrack turned off. Everything is
+// KUBE-CLUSTER-IP member deleted (ipset del; nft delete element with the
+// nftables backend), the VIP removed from kube-ipvs0, the KUBE-POSTROUTING
+// chain flushed (postrouting), the nat OUTPUT jump to KUBE-SERVICES deleted
+// (the nat-output chain flushed) and net.ipv4.vs.conntrack turned off. Everything is
 // back within a few sync periods, through exactly the repairing operations,
 // and traffic reaches both backends of both Services again.
-func TestResyncRepairsTampering(t *testing.T) {
+func TestResyncRepairsTampering(t *testing.T) { framework.EachRulesBackend(t, resyncRepairsTampering) }
+
+// resyncRepairsTampering is TestResyncRepairsTampering with one rules backend (framework.CurrentRulesBackend).
+func resyncRepairsTampering(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")
@@ -35,14 +39,10 @@ spec:
   ports:
   - {name: http, port: 80, targetPort: 8080, protocol: TCP}
 `, sliceYAML("api", "api-1", []string{"http=8080/TCP"}, onNode("node-1", "10.244.1.2", "10.244.2.2"))))
-	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"-v", "4", "--ipvs-sync-period", "2s"}})
+	proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ExtraArgs: []string{"--ipvs-sync-period", "2s"}})
 	proxy.WaitFullSyncs(t, 1, 30*time.Second)
 	const vip, api = "10.96.0.10:80", "10.96.0.11:80"
-	postrouting := ruleCount(t, "KUBE-POSTROUTING")
-	jump := servicesJump(t)
-	if jump == "" {
-		t.Fatalf("nat OUTPUT has no jump to KUBE-SERVICES:\n%s", framework.Run(t, framework.IPTablesBin, "-t", "nat", "-S", "OUTPUT"))
-	}
+	rules := rulesTamperingFor(t)
 	t.Logf("before: %s", requests(t, client, framework.HTTP, vip, 4))
 
 	syncs := len(proxy.Syncs())
@@ -51,11 +51,8 @@ spec:
 	framework.IPVSADM(t, "-e", "-t", vip, "-r", "10.244.2.2:8080", "-m", "-w", "5")
 	framework.IPVSADM(t, "-E", "-t", vip, "-s", "wlc")
 	framework.IPVSADM(t, "-D", "-t", api)
-	framework.Run(t, framework.IPSetBin, "del", "KUBE-CLUSTER-IP", "10.96.0.10,tcp:80")
 	framework.Run(t, framework.IPBin, "addr", "del", "10.96.0.10/32", "dev", "kube-ipvs0")
-	framework.Run(t, framework.IPTablesBin, "-t", "nat", "-F", "KUBE-POSTROUTING")
-	// the rule's comment is quoted: let the shell split it
-	framework.Run(t, "/usr/bin/sh", "-c", framework.IPTablesBin+" -t nat -D"+strings.TrimPrefix(jump, "-A"))
+	rules.tamper(t)
 	framework.Sysctl(t, "net.ipv4.vs.conntrack", "0")
 
 	framework.Eventually(t, 20*time.Second, func() error {
@@ -82,12 +79,7 @@ spec:
 		if !slices.Contains(framework.Addrs(t, "kube-ipvs0"), "10.96.0.10/32") {
 			missing = append(missing, "kube-ipvs0 address")
 		}
-		if ruleCount(t, "KUBE-POSTROUTING") != postrouting {
-			missing = append(missing, "KUBE-POSTROUTING rules")
-		}
-		if servicesJump(t) != jump {
-			missing = append(missing, "nat OUTPUT jump to KUBE-SERVICES")
-		}
+		missing = append(missing, rules.missing(t)...)
 		if framework.ReadSysctl(t, "net.ipv4.vs.conntrack") != "1" {
 			missing = append(missing, "net.ipv4.vs.conntrack=1")
 		}
@@ -100,24 +92,23 @@ spec:
 
 	var ops []string
 	for _, s := range proxy.Syncs()[syncs:] {
-		ops = append(ops, s.PlannedOps...)
+		ops = append(ops, s.Planned...)
 	}
 	// A sync may come between two of the tampering commands: then the
 	// rules (one operation for every chain) are restored twice.
 	slices.Sort(ops)
 	ops = slices.Compact(ops)
-	want := []string{
+	want := append([]string{
 		"add-address 10.96.0.10/32",
-		"add-entry KUBE-CLUSTER-IP 10.96.0.10,tcp:80",
 		"add-rs -a -t 10.96.0.10:80 -r 10.244.1.2:8080 -m -w 1",
 		"add-rs -a -t 10.96.0.11:80 -r 10.244.1.2:8080 -m -w 1",
 		"add-rs -a -t 10.96.0.11:80 -r 10.244.2.2:8080 -m -w 1",
 		"add-vs -A -t 10.96.0.11:80 -s rr",
 		"edit-rs -e -t 10.96.0.10:80 -r 10.244.2.2:8080 -m -w 1",
 		"edit-vs -E -t 10.96.0.10:80 -s rr",
-		"sync-rules ipv4",
 		"sysctl net/ipv4/vs/conntrack=1",
-	}
+	}, rules.ops...)
+	slices.Sort(want)
 	if !slices.Equal(ops, want) {
 		t.Errorf("repairing operations:\n  %s\nwant:\n  %s", strings.Join(ops, "\n  "), strings.Join(want, "\n  "))
 	}
@@ -129,6 +120,73 @@ spec:
 			t.Errorf("after the repair: %s %s, want both backends", addr, spread)
 		}
 	}
+}
+
+// rulesTampering is what the scenario does to the rules backend's objects:
+// a KUBE-CLUSTER-IP member deleted, the postrouting chain flushed, the jump
+// from nat OUTPUT to the services chain deleted; how to tell they are back,
+// and the operations that repair them.
+type rulesTampering struct {
+	tamper  func(t testing.TB)
+	missing func(t testing.TB) []string
+	ops     []string
+}
+
+// rulesTamperingFor returns the tampering for the scenario's rules backend.
+func rulesTamperingFor(t testing.TB) rulesTampering {
+	t.Helper()
+	if framework.CurrentRulesBackend() == framework.NFTables {
+		postrouting, output := nftRuleCount(t, "postrouting"), nftRuleCount(t, "nat-output")
+		return rulesTampering{
+			tamper: func(t testing.TB) {
+				framework.Run(t, framework.NFTBin, "delete", "element", "ip", "ipvs-proxy", "cluster-ip", "{ 10.96.0.10 . tcp . 80 }")
+				framework.Run(t, framework.NFTBin, "flush", "chain", "ip", "ipvs-proxy", "postrouting")
+				framework.Run(t, framework.NFTBin, "flush", "chain", "ip", "ipvs-proxy", "nat-output")
+			},
+			missing: func(t testing.TB) []string {
+				var m []string
+				if nftRuleCount(t, "postrouting") != postrouting {
+					m = append(m, "postrouting rules")
+				}
+				if nftRuleCount(t, "nat-output") != output {
+					m = append(m, "nat-output jump to services")
+				}
+				return m
+			},
+			ops: []string{"nft-add-element ip KUBE-CLUSTER-IP 10.96.0.10,tcp:80", "nft-sync-chain ip nat-output", "nft-sync-chain ip postrouting"},
+		}
+	}
+	postrouting := ruleCount(t, "KUBE-POSTROUTING")
+	jump := servicesJump(t)
+	if jump == "" {
+		t.Fatalf("nat OUTPUT has no jump to KUBE-SERVICES:\n%s", framework.Run(t, framework.IPTablesBin, "-t", "nat", "-S", "OUTPUT"))
+	}
+	return rulesTampering{
+		tamper: func(t testing.TB) {
+			framework.Run(t, framework.IPSetBin, "del", "KUBE-CLUSTER-IP", "10.96.0.10,tcp:80")
+			framework.Run(t, framework.IPTablesBin, "-t", "nat", "-F", "KUBE-POSTROUTING")
+			// the rule's comment is quoted: let the shell split it
+			framework.Run(t, "/usr/bin/sh", "-c", framework.IPTablesBin+" -t nat -D"+strings.TrimPrefix(jump, "-A"))
+		},
+		missing: func(t testing.TB) []string {
+			var m []string
+			if ruleCount(t, "KUBE-POSTROUTING") != postrouting {
+				m = append(m, "KUBE-POSTROUTING rules")
+			}
+			if servicesJump(t) != jump {
+				m = append(m, "nat OUTPUT jump to KUBE-SERVICES")
+			}
+			return m
+		},
+		ops: []string{"add-entry KUBE-CLUSTER-IP 10.96.0.10,tcp:80", "sync-rules ipv4"},
+	}
+}
+
+// nftRuleCount returns the number of rules in a chain of table ip ipvs-proxy
+// (each of them has a comment).
+func nftRuleCount(t testing.TB, chain string) int {
+	t.Helper()
+	return strings.Count(framework.Run(t, framework.NFTBin, "list", "chain", "ip", "ipvs-proxy", chain), "comment \"")
 }
 
 // servicesJump returns the nat OUTPUT rule that jumps to KUBE-SERVICES, as

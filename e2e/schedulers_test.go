@@ -68,9 +68,9 @@ func TestSchedulers(t *testing.T) {
 	for _, sched := range schedulers {
 		ok := t.Run(sched, func(t *testing.T) {
 			cfg := writeConfig(t, cfgDir, "ipvs:\n  scheduler: "+sched+"\n")
-			proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ConfigFile: cfg, ExtraArgs: []string{"-v", "4"}})
+			proxy := framework.StartProxy(t, framework.Options{ManifestDir: dir, ConfigFile: cfg})
 			first := proxy.WaitFullSyncs(t, 1, 30*time.Second)[0]
-			if first.Failed != 0 || first.Incomplete {
+			if first.Failed != 0 || first.Incomplete() {
 				t.Fatalf("first full sync: %s", first)
 			}
 			if conn != nil {
@@ -145,7 +145,7 @@ func TestSchedulers(t *testing.T) {
 func checkEditedInPlace(t *testing.T, first framework.Sync, sched string) {
 	t.Helper()
 	edits := 0
-	for _, op := range first.PlannedOps {
+	for _, op := range first.Planned {
 		switch {
 		case strings.HasPrefix(op, "edit-vs ") && strings.Contains(op, " -s "+sched):
 			edits++
@@ -156,6 +156,6 @@ func checkEditedInPlace(t *testing.T, first framework.Sync, sched string) {
 	}
 	if edits != 2 {
 		t.Errorf("restart with scheduler %s: %d edit-vs operations, want 2 (ports 80 and 9000); planned:\n  %s",
-			sched, edits, strings.Join(first.PlannedOps, "\n  "))
+			sched, edits, strings.Join(first.Planned, "\n  "))
 	}
 }

@@ -24,7 +24,10 @@ spec:
 // TestSCTP: an SCTP Service's ClusterIP and NodePort (the node's address,
 // in KUBE-NODE-PORT-SCTP-HASH) carry associations to both backends, from a
 // client namespace and from the node.
-func TestSCTP(t *testing.T) {
+func TestSCTP(t *testing.T) { framework.EachRulesBackend(t, sctp) }
+
+// sctp is TestSCTP with one rules backend (framework.CurrentRulesBackend).
+func sctp(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackendWith(t, "pod-a", "10.244.1.2", framework.BackendOptions{SCTP: true})
 	framework.NewBackendWith(t, "pod-b", "10.244.2.2", framework.BackendOptions{SCTP: true})

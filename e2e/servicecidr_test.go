@@ -23,7 +23,10 @@ spec:
 // reaching 10.96.5.5 are answered by "upstream"; with the ServiceCIDR
 // 10.96.0.0/16 they are dropped (time out), while a Service's ClusterIP keeps
 // answering and one of its ports that does not exist is refused.
-func TestServiceCIDRs(t *testing.T) {
+func TestServiceCIDRs(t *testing.T) { framework.EachRulesBackend(t, serviceCIDRs) }
+
+// serviceCIDRs is TestServiceCIDRs with one rules backend (framework.CurrentRulesBackend).
+func serviceCIDRs(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	up := framework.NewBackend(t, "upstream", "10.99.0.2")

@@ -46,7 +46,10 @@ status:
 //     too (KUBE-LOAD-BALANCER-SOURCE-IP), the pod and the outside client are
 //     still dropped;
 //   - both Services' ClusterIPs answer everyone.
-func TestSourceRangesFromNode(t *testing.T) {
+func TestSourceRangesFromNode(t *testing.T) { framework.EachRulesBackend(t, sourceRangesFromNode) }
+
+// sourceRangesFromNode is TestSourceRangesFromNode with one rules backend (framework.CurrentRulesBackend).
+func sourceRangesFromNode(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")

@@ -59,7 +59,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		framework.Eventually(t, 10*time.Second, func() error {
-			if len(framework.Messages(proxy.Logs()[mark:], "fault injection: failing reads changed")) == 0 {
+			if len(framework.Messages(framework.ParseLog(proxy.Logs()[mark:]), "fault injection: failing reads changed")) == 0 {
 				return fmt.Errorf("the daemon has not read %q yet", names)
 			}
 			return nil
@@ -83,13 +83,13 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 		mark, fulls := len(proxy.Logs()), len(proxy.FullSyncs())
 		setReads(proxy, "node-addresses")
 		framework.Eventually(t, 60*time.Second, func() error {
-			if n := len(framework.Messages(proxy.Logs()[mark:], "cannot list the node's addresses; keeping the last ones read")); n < 2 {
+			if n := len(framework.Messages(framework.ParseLog(proxy.Logs()[mark:]), "cannot list the node's addresses; keeping the last ones read")); n < 2 {
 				return fmt.Errorf("%d full syncs with a failed address read, want 2", n)
 			}
 			return nil
 		})
 		for _, s := range proxy.FullSyncs()[fulls:] {
-			if s.Incomplete || s.Ops != 0 {
+			if s.Incomplete() || s.Ops != 0 {
 				t.Errorf("full sync while the address read fails: %s; want complete, nothing planned", s)
 			}
 		}
@@ -107,7 +107,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 		mark, fulls := len(proxy.Logs()), len(proxy.FullSyncs())
 		framework.WriteManifest(t, dir, "tenant.yaml", tenantService("sh"))
 		framework.Eventually(t, 60*time.Second, func() error {
-			if len(framework.Messages(proxy.Logs()[mark:], "a Service names a scheduler this node's kernel lacks")) == 0 {
+			if len(framework.Messages(framework.ParseLog(proxy.Logs()[mark:]), "a Service names a scheduler this node's kernel lacks")) == 0 {
 				return fmt.Errorf("the daemon has not probed sh yet")
 			}
 			if n := len(proxy.FullSyncs()) - fulls; n < 3 {
@@ -116,7 +116,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 			return nil
 		})
 		for _, s := range proxy.FullSyncs()[fulls:] {
-			if s.Incomplete || s.Failed != 0 {
+			if s.Incomplete() || s.Failed != 0 {
 				t.Errorf("full sync with the tenant's Service: %s; want complete, no failure", s)
 			}
 		}

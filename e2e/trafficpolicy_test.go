@@ -54,7 +54,10 @@ spec:
 //     local endpoint and every request reaches it;
 //   - externalTrafficPolicy Local without a local endpoint: the NodePort
 //     virtual server has no real server and requests fail.
-func TestTrafficPolicyLocal(t *testing.T) {
+func TestTrafficPolicyLocal(t *testing.T) { framework.EachRulesBackend(t, trafficPolicyLocal) }
+
+// trafficPolicyLocal is TestTrafficPolicyLocal with one rules backend (framework.CurrentRulesBackend).
+func trafficPolicyLocal(t *testing.T) {
 	framework.ResetKernel(t)
 	framework.NewBackend(t, "local-a", "10.244.1.2")
 	framework.NewBackend(t, "remote-b", "10.244.2.2")

@@ -34,7 +34,10 @@ func echoSlice(ips ...string) string {
 //   - a removed UDP endpoint is deleted at once (no draining at weight 0), and
 //     a flow that kept one 5-tuple towards it moves to the other backend
 //     (its conntrack entries are flushed).
-func TestUDPAndHairpin(t *testing.T) {
+func TestUDPAndHairpin(t *testing.T) { framework.EachRulesBackend(t, udpAndHairpin) }
+
+// udpAndHairpin is TestUDPAndHairpin with one rules backend (framework.CurrentRulesBackend).
+func udpAndHairpin(t *testing.T) {
 	framework.ResetKernel(t)
 	a := framework.NewBackend(t, "pod-a", "10.244.1.2")
 	framework.NewBackend(t, "pod-b", "10.244.2.2")

@@ -4,7 +4,8 @@
 #
 # Environment:
 #   E2E_RUN           test name regexp (go test -run), default: all
-#   E2E_TIMEOUT       go test -timeout inside the guest, default 15m
+#   E2E_TIMEOUT       go test -timeout inside the guest, default 25m (the rule
+#                     scenarios run once per rules backend)
 #   E2E_VM_ARGS       extra scripts/vm/run.sh arguments, e.g. "--smp 2"
 #   E2E_APISERVER     0 runs without the host API server (its scenario then skips)
 #
@@ -24,7 +25,7 @@ cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 
 run_regexp=${E2E_RUN:-.}
-test_timeout=${E2E_TIMEOUT:-15m}
+test_timeout=${E2E_TIMEOUT:-25m}
 read -r -a vm_args <<<"${E2E_VM_ARGS:-}"
 share="$root/_output/e2e/share"
 console="$root/_output/vm/e2e-console.log"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,15 +13,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/testenv/workload"
 )
 
-// The namespace the API runs use: a veth to the root namespace, which
-// masquerades its traffic out of eth0 to the API server on the host
-// (10.0.2.2, qemu user networking).
+// The API runs' node: a namespace routed through the root namespace (see
+// framework.NewNamespace), which masquerades its traffic out of eth0 to
+// the API server on the host (10.0.2.2, qemu user networking).
 const (
+	apiNS     = "api-node"
 	apiNodeIP = "10.11.0.2"
-	apiGWIP   = "10.11.0.1"
 )
 
 func apiClient(kubeconfig string) (*kubernetes.Clientset, error) {
@@ -35,38 +35,16 @@ func apiClient(kubeconfig string) (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(rc)
 }
 
-// newAPINS makes namespace name with apiNodeIP on a veth to the root
-// namespace and a default route out through it.
-func newAPINS(name string) error {
-	deleteNS(name)
-	_, _ = run("", ipBin, "link", "del", "ve-api")
-	if _, err := run("", ipBin, "netns", "add", name); err != nil {
-		return err
-	}
-	root := []string{
-		"link add ve-api type veth peer name eth0 netns " + name,
-		"addr add " + apiGWIP + "/30 dev ve-api",
-		"link set ve-api up",
-	}
-	inside := []string{
-		"link set lo up",
-		"addr add " + apiNodeIP + "/30 dev eth0",
-		"link set eth0 up",
-		"route add default via " + apiGWIP,
-	}
-	if _, err := runInput(strings.Join(root, "\n")+"\n", ipBin, "-batch", "-"); err != nil {
-		return err
-	}
-	if _, err := runInput(strings.Join(inside, "\n")+"\n", ipBin, "-n", name, "-batch", "-"); err != nil {
-		return err
-	}
-	if err := writeFile("/proc/sys/net/ipv4/ip_forward", "1"); err != nil {
+// newAPINS makes the API runs' node namespace, its traffic to the API
+// server masqueraded.
+func newAPINS() error {
+	if _, err := framework.NewNamespace(apiNS, apiNodeIP); err != nil {
 		return err
 	}
 	rule := []string{"-t", "nat", "-C", "POSTROUTING", "-s", apiNodeIP + "/32", "-o", "eth0", "-j", "MASQUERADE"}
-	if _, err := run("", iptablesBin, rule...); err != nil {
+	if _, err := run("", framework.IPTablesBin, rule...); err != nil {
 		rule[2] = "-A"
-		if _, err := run("", iptablesBin, rule...); err != nil {
+		if _, err := run("", framework.IPTablesBin, rule...); err != nil {
 			return err
 		}
 	}

@@ -1,187 +1,139 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"syscall"
+	"path/filepath"
 	"time"
+
+	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/testenv/workload"
 )
 
-// process is a daemon (ipvs-proxy or kube-proxy) started in a namespace,
-// its output in a log file.
-type process struct {
-	Name    string
-	Start   time.Time
-	LogPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	log     *logFollower
+// daemon is an ipvs-proxy the benchmark started in a namespace of its own,
+// with the framework's process and sync-event reader.
+type daemon struct {
+	ns    string
+	proc  *framework.Process
+	syncs *framework.SyncFollower
+	// every is its --ipvs-sync-period; lastFull the start of its last full
+	// sync the benchmark has read (the period runs from there at the
+	// earliest).
+	every    time.Duration
+	lastFull time.Time
+	// lastDrain is the last drain check that deleted something (the
+	// benchmark may skip it while waiting for another sync).
+	lastDrain framework.Sync
 }
 
-// startProcess starts bin in namespace ns with its output in logPath and
-// env added to the environment.
-func startProcess(ns, logPath string, env []string, bin string, args ...string) (*process, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+// startDaemon starts ipvs-proxy with opts in namespace ns (made by the
+// caller), its log and sync events under the logs directory as name.*.
+func (g *guest) startDaemon(ns, name string, every time.Duration, opts framework.Options) (*daemon, error) {
+	opts.NetNS = ns
+	opts.ExtraArgs = append(opts.ExtraArgs, "--ipvs-sync-period", every.String(), "--drain-check-period", "1s")
+	events := filepath.Join(g.logs, name+".syncs.jsonl")
+	_ = os.Remove(events)
+	proc, err := framework.StartProcess(opts.Command(g.proxyBin, filepath.Join(g.logs, name+".log"), events))
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	p := &process{Name: bin, LogPath: logPath, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.Env = append(os.Environ(), env...)
-	err = inNS(ns, func() error {
-		p.Start = time.Now()
-		return p.cmd.Start()
+	return &daemon{ns: ns, proc: proc, syncs: framework.FollowSyncs(events, 0), every: every}, nil
+}
+
+// coldStart starts ipvs-proxy on a fresh namespace ns (with extra arguments)
+// and waits for its first full sync.
+func (g *guest) coldStart(w *manifests, ns string, every time.Duration, env []string, extra ...string) (*daemon, ColdStart, error) {
+	var cs ColdStart
+	if _, err := framework.NewNodeNamespace(ns); err != nil {
+		return nil, cs, err
+	}
+	d, err := g.startDaemon(ns, "ipvs-proxy-"+ns, every, framework.Options{ManifestDir: w.Dir, NodeName: workload.NodeName,
+		ConfigFile: g.configPath, Env: env, ExtraArgs: extra})
+	if err != nil {
+		framework.DeleteNamespace(ns)
+		return nil, cs, err
+	}
+	s, err := d.next(time.Hour, framework.IsFull)
+	if err == nil && s.Incomplete() {
+		err = fmt.Errorf("first full sync incomplete (%d of %d ops failed): %q", s.Failed, s.Ops, s.Errors)
+	}
+	if err != nil {
+		d.stop()
+		return nil, cs, err
+	}
+	cs.CPU, err = d.proc.CPU()
+	if err != nil {
+		d.stop()
+		return nil, cs, err
+	}
+	cs.Time, cs.Sync, cs.Phases = s.End.Sub(d.proc.Started), s.Took(), s.Phases
+	cs.Init = s.Start.Add(-s.Phase("source")).Sub(d.proc.Started)
+	cs.Ops, cs.Messages, cs.Failed, cs.PeakRSS = s.Ops, s.Messages, s.Failed, d.proc.PeakRSS()
+	return d, cs, nil
+}
+
+// next waits for the daemon's next sync for which keep is true.
+func (d *daemon) next(timeout time.Duration, keep func(framework.Sync) bool) (framework.Sync, error) {
+	s, err := d.syncs.Next(timeout, d.proc, func(s framework.Sync) bool {
+		d.note(s)
+		return keep == nil || keep(s)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		err = fmt.Errorf("ipvs-proxy in %s: %w", d.ns, err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	p.log = &logFollower{path: logPath}
-	return p, nil
+	return s, err
 }
 
-// PID is the process id.
-func (p *process) PID() int { return p.cmd.Process.Pid }
-
-// Running reports whether the process has not exited.
-func (p *process) Running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
+// take returns the next recorded sync for which keep is true, without waiting.
+func (d *daemon) take(keep func(framework.Sync) bool) (framework.Sync, bool) {
+	s, ok, _ := d.syncs.Take(func(s framework.Sync) bool {
+		d.note(s)
+		return keep == nil || keep(s)
+	})
+	return s, ok
 }
 
-// Stop sends SIGTERM, then SIGKILL after 20 s.
-func (p *process) Stop() {
-	if !p.Running() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+func (d *daemon) note(s framework.Sync) {
+	switch {
+	case s.Type == syncevent.Full:
+		d.lastFull = s.Start
+	case s.Type == syncevent.Drain && s.Ops > 0:
+		d.lastDrain = s
 	}
 }
 
-// syncLine is one "synced" (or "sync incomplete") line of ipvs-proxy's JSON log.
-type syncLine struct {
-	TS          time.Time
-	Msg         string
-	Type        string
-	Services    int
-	Ops         int
-	Failed      int
-	Messages    int
-	Took        time.Duration
-	SinceChange time.Duration
+// drainedSince waits for a drain check that deleted something after t.
+func (d *daemon) drainedSince(t time.Time, timeout time.Duration) (framework.Sync, error) {
+	if d.lastDrain.End.After(t) {
+		return d.lastDrain, nil
+	}
+	return d.next(timeout, func(s framework.Sync) bool { return s.Type == syncevent.Drain && s.Ops > 0 })
 }
 
-func parseSyncLine(b []byte) (syncLine, bool) {
-	var raw struct {
-		TS                              float64 // kube-proxy's JSON format: Unix milliseconds
-		Msg, Type, Took, SinceChange    string
-		Services, Ops, Failed, Messages int
-	}
-	if !bytes.Contains(b, []byte(`"type"`)) || json.Unmarshal(b, &raw) != nil {
-		return syncLine{}, false
-	}
-	if raw.Msg != "synced" && raw.Msg != "sync incomplete; a full resync is pending" {
-		return syncLine{}, false
-	}
-	s := syncLine{Msg: raw.Msg, Type: raw.Type, Services: raw.Services, Ops: raw.Ops, Failed: raw.Failed, Messages: raw.Messages}
-	if raw.TS <= 0 {
-		return syncLine{}, false
-	}
-	s.TS = time.UnixMicro(int64(raw.TS * 1000))
-	s.Took, _ = time.ParseDuration(raw.Took)
-	s.SinceChange, _ = time.ParseDuration(raw.SinceChange)
-	return s, true
-}
-
-// logFollower reads the sync lines a log file gains. Reading the appended
-// bytes every 20 ms costs next to nothing, unlike polling the kernel.
-type logFollower struct {
-	path   string
-	offset int64
-	rest   []byte
-	queue  []syncLine
-}
-
-func (f *logFollower) poll() {
-	file, err := os.Open(f.path)
-	if err != nil {
-		return
-	}
-	defer file.Close()
-	if _, err := file.Seek(f.offset, io.SeekStart); err != nil {
-		return
-	}
-	b, _ := io.ReadAll(bufio.NewReader(file))
-	f.offset += int64(len(b))
-	b = append(f.rest, b...)
+// drain drops the syncs recorded so far (noting full ones).
+func (d *daemon) drain() {
 	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			break
-		}
-		if s, ok := parseSyncLine(b[:i]); ok {
-			f.queue = append(f.queue, s)
-		}
-		b = b[i+1:]
-	}
-	f.rest = append([]byte(nil), b...)
-}
-
-// take returns the next logged sync line for which keep is true, skipping
-// others, without waiting.
-func (p *process) take(keep func(syncLine) bool) (syncLine, bool) {
-	p.log.poll()
-	for len(p.log.queue) > 0 {
-		s := p.log.queue[0]
-		p.log.queue = p.log.queue[1:]
-		if keep(s) {
-			return s, true
+		if _, ok := d.take(nil); !ok {
+			return
 		}
 	}
-	return syncLine{}, false
 }
 
-// next waits up to timeout for the next sync line for which keep is true.
-func (p *process) next(timeout time.Duration, keep func(syncLine) bool) (syncLine, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		running := p.Running()
-		if s, ok := p.take(keep); ok {
-			return s, nil
-		}
-		switch {
-		case !running:
-			return syncLine{}, fmt.Errorf("%s exited; log %s:\n%s", p.Name, p.LogPath, tailFile(p.LogPath, 15))
-		case time.Now().After(deadline):
-			return syncLine{}, fmt.Errorf("no such sync within %s; log %s:\n%s", timeout, p.LogPath, tailFile(p.LogPath, 15))
-		}
-		time.Sleep(20 * time.Millisecond)
+// quietFor makes sure no periodic full sync can start within window: if
+// one can, it waits for it to finish first. The window is what one change
+// needs, not the period: a longer one waits out a whole period per change.
+func (d *daemon) quietFor(window time.Duration) error {
+	d.drain()
+	if d.lastFull.IsZero() || time.Until(d.lastFull.Add(d.every)) > window {
+		return nil
 	}
+	_, err := d.next(d.every+10*time.Minute, framework.IsFull)
+	return err
 }
 
-// drain discards the sync lines logged so far.
-func (p *process) drain() {
-	p.log.poll()
-	p.log.queue = nil
-}
-
-func tailFile(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	return tail(string(b), n)
+// stop stops the daemon and deletes its namespace.
+func (d *daemon) stop() {
+	_, _ = d.proc.Stop(20 * time.Second)
+	framework.DeleteNamespace(d.ns)
 }

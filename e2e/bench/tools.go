@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipvs-proxy/ipvs-proxy/e2e/framework"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/testenv/workload"
@@ -27,7 +28,7 @@ type toolInputs struct {
 // planInputs runs `ipvs-proxy plan` for the workload and writes the tools'
 // inputs next to it.
 func planInputs(proxyBin string, w *manifests, outDir string) (*toolInputs, error) {
-	out, err := run("", proxyBin, "plan", "--manifests", w.Dir, "--node-name", workload.NodeName, "--node-ip", nodeIP)
+	out, err := run("", proxyBin, "plan", "--manifests", w.Dir, "--node-name", workload.NodeName, "--node-ip", framework.NodeIP)
 	if err != nil {
 		return nil, err
 	}
@@ -77,50 +78,83 @@ func createLine(s state.SetSpec) string {
 	return fmt.Sprintf("create %s %s family inet hashsize 1024 maxelem 1048576", s.Name, s.Type)
 }
 
-func nonEmptyLines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // ToolsRun is one load of the whole state by the standard tools into a
 // fresh namespace.
 type ToolsRun struct {
 	IP, IPSet, IPVSADM, Total time.Duration
+	// CPU is the three processes' user and system time together.
+	CPU framework.CPUTimes
 }
 
 // loadWithTools times ip -batch, ipset restore and ipvsadm -R, one after the
 // other, in a fresh namespace, and checks that the kernel holds the result.
 func loadWithTools(in *toolInputs, ns string) (ToolsRun, error) {
 	var r ToolsRun
-	n, err := newNodeNS(ns)
-	if err != nil {
+	if _, err := framework.NewNodeNamespace(ns); err != nil {
 		return r, err
 	}
-	defer deleteNS(n.Name)
-	if r.IP, err = timedRun("", in.IPPath, ipBin, "-n", n.Name, "-batch", "-"); err != nil {
-		return r, err
+	defer framework.DeleteNamespace(ns)
+	for _, step := range []struct {
+		input string
+		took  *time.Duration
+		bin   string
+		args  []string
+	}{
+		{in.IPPath, &r.IP, framework.IPBin, []string{"-batch", "-"}},
+		{in.IPSetPath, &r.IPSet, framework.IPSetBin, []string{"restore"}},
+		{in.IPVSPath, &r.IPVSADM, framework.IPVSAdmBin, []string{"-R"}},
+	} {
+		f, err := os.Open(step.input)
+		if err != nil {
+			return r, err
+		}
+		t, err := framework.RunTimed(framework.Command{Bin: step.bin, Args: step.args, NetNS: ns, Stdin: f}, time.Hour)
+		f.Close()
+		if err != nil {
+			return r, err
+		}
+		*step.took = t.Wall
+		r.Total += t.Wall
+		r.CPU.User += t.CPU.User
+		r.CPU.System += t.CPU.System
 	}
-	if r.IPSet, err = timedRun(n.Name, in.IPSetPath, ipsetBin, "restore"); err != nil {
-		return r, err
-	}
-	if r.IPVSADM, err = timedRun(n.Name, in.IPVSPath, ipvsadmBin, "-R"); err != nil {
-		return r, err
-	}
-	r.Total = r.IP + r.IPSet + r.IPVSADM
+	return r, checkCounts(ns, 0, in)
+}
+
+// checkCounts compares what a namespace holds with the plan's counts: the
+// virtual and real servers (of process pid's namespace, or ns's with pid 0),
+// the set members and the addresses. A load that left anything else is a
+// failed measurement, not a result.
+func checkCounts(ns string, pid int, in *toolInputs) error {
 	var vs, rs int
-	err = inNS(n.Name, func() error {
+	err := framework.InNamespace(ns, func() error {
 		var err error
-		vs, rs, err = ipvsCounts(0)
+		vs, rs, err = ipvsCounts(pid)
 		return err
 	})
-	if err == nil && (vs != in.VirtualServers || rs != in.RealServers) {
-		err = fmt.Errorf("after ipvsadm -R the kernel has %d virtual and %d real servers, want %d and %d",
-			vs, rs, in.VirtualServers, in.RealServers)
+	if err != nil {
+		return err
 	}
-	return r, err
+	var problems []string
+	if vs != in.VirtualServers || rs != in.RealServers {
+		problems = append(problems, fmt.Sprintf("%d virtual and %d real servers, planned %d and %d", vs, rs, in.VirtualServers, in.RealServers))
+	}
+	saved, err := run(ns, framework.IPSetBin, "save")
+	if err != nil {
+		return err
+	}
+	if m := strings.Count(saved, "\nadd "); m != in.Members {
+		problems = append(problems, fmt.Sprintf("%d set members, planned %d", m, in.Members))
+	}
+	addrs, err := run(ns, framework.IPBin, "-o", "addr", "show", "dev", state.LinkName)
+	if err != nil {
+		return err
+	}
+	if a := len(nonEmptyLines(addrs)); a != in.Addresses {
+		problems = append(problems, fmt.Sprintf("%d addresses on %s, planned %d", a, state.LinkName, in.Addresses))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("namespace %s holds %s", ns, strings.Join(problems, "; "))
+	}
+	return nil
 }

@@ -33,6 +33,8 @@ type Backend struct {
 	sctp    bool
 	cmd     *exec.Cmd
 	logPath string
+	// quiet servers log nothing per request (the benchmark's load).
+	quiet bool
 }
 
 // NewBackend creates namespace name with address ip (see NewClientNS) and
@@ -72,6 +74,29 @@ func NewBackendWith(t testing.TB, name, ip string, opts BackendOptions) *Backend
 		}
 	})
 	return b
+}
+
+// StartBackend is NewBackend for a program without a testing.TB (the
+// benchmark): its servers log no request when quiet, and the caller removes
+// it with Delete.
+func StartBackend(name, ip, logPath string, quiet bool) (*Backend, error) {
+	ns, err := newNamespace(name, ip, "")
+	if err != nil {
+		deleteNamespace(name)
+		return nil, fmt.Errorf("create backend %s (%s): %w", name, ip, err)
+	}
+	b := &Backend{Namespace: ns, logPath: logPath, quiet: quiet}
+	if err := b.start(); err != nil {
+		deleteNamespace(name)
+		return nil, fmt.Errorf("start backend %s (%s): %w", name, ip, err)
+	}
+	return b, nil
+}
+
+// Delete stops the servers and deletes the namespace.
+func (b *Backend) Delete() {
+	b.Stop()
+	deleteNamespace(b.Name)
 }
 
 // Addr returns "IP:port" of this backend.
@@ -116,6 +141,9 @@ func (b *Backend) start() error {
 	cmd := exec.Command(IPBin, "netns", "exec", b.Name, self)
 	cmd.Env = append(os.Environ(), envRole+"="+roleBackend, envRoleName+"="+b.Name,
 		fmt.Sprintf("%s=%t", envRoleIPv6, b.IP6 != ""), fmt.Sprintf("%s=%t", envRoleSCTP, b.sctp))
+	if b.quiet {
+		cmd.Env = append(cmd.Env, envRoleQuiet+"=1")
+	}
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -23,6 +24,10 @@ func runBackendRole(name string) int {
 		logger.Print("no name given")
 		return 2
 	}
+	requests := logger // what each request logs
+	if os.Getenv(envRoleQuiet) != "" {
+		requests = log.New(io.Discard, "", 0)
+	}
 	answer := []byte(name + "\n")
 
 	families := []string{"4"}
@@ -30,7 +35,7 @@ func runBackendRole(name string) int {
 		families = append(families, "6") // separate IPv6-only sockets beside the IPv4 ones
 	}
 	errs := make(chan error, 16)
-	handler := httpHandler(answer, logger)
+	handler := httpHandler(answer, requests)
 	for _, fam := range families {
 		for i, port := range []int{PortHTTP, PortHTTPAlt, PortTCPLine, PortTCPDNS} {
 			l, err := net.Listen("tcp"+fam, fmt.Sprintf(":%d", port))
@@ -42,7 +47,7 @@ func runBackendRole(name string) int {
 				srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 				go func() { errs <- srv.Serve(l) }()
 			} else {
-				go func() { errs <- serveLines(l, answer, logger) }()
+				go func() { errs <- serveLines(l, answer, requests) }()
 			}
 		}
 		udp, err := net.ListenPacket("udp"+fam, fmt.Sprintf(":%d", PortUDP))
@@ -50,14 +55,14 @@ func runBackendRole(name string) int {
 			logger.Print(err)
 			return 1
 		}
-		go func() { errs <- serveUDP(udp, answer, logger) }()
+		go func() { errs <- serveUDP(udp, answer, requests) }()
 		if os.Getenv(envRoleSCTP) == "true" {
 			fd, err := listenSCTP(map[string]int{"4": unix.AF_INET, "6": unix.AF_INET6}[fam], PortSCTP)
 			if err != nil {
 				logger.Print(err)
 				return 1
 			}
-			go func() { errs <- serveSCTP(fd, answer, logger.Printf) }()
+			go func() { errs <- serveSCTP(fd, answer, requests.Printf) }()
 		}
 	}
 

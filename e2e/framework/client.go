@@ -145,7 +145,7 @@ func (c Client) dial(network, target string) (net.Conn, error) {
 		}
 	}
 	var conn net.Conn
-	err := inNamespace(c.NS, func() error {
+	err := InNamespace(c.NS, func() error {
 		var err error
 		conn, err = dialer.Dial(network, target)
 		return err
@@ -242,12 +242,12 @@ func (c Client) from() string {
 	return " (from " + strings.Join(parts, ", ") + ")"
 }
 
-// inNamespace runs fn in namespace ns ("" runs fn as is), on a dedicated
+// InNamespace runs fn in network namespace ns ("" runs fn as is), on a dedicated
 // goroutine locked to its OS thread. The thread switches back before it is
 // unlocked; if it cannot, it stays locked, and the Go runtime retires it with
 // the goroutine instead of running other code in the wrong namespace.
 // Sockets created by fn stay in ns.
-func inNamespace(ns string, fn func() error) error {
+func InNamespace(ns string, fn func() error) error {
 	if ns == "" {
 		return fn()
 	}

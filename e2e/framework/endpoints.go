@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func GetHealthz(addr string) (Healthz, error) { return getHealth(addr, "/healthz
 func GetLivez(addr string) (Healthz, error) { return getHealth(addr, "/livez") }
 
 func getHealth(addr, path string) (Healthz, error) {
-	code, body, err := httpGet("http://" + addr + path)
+	code, body, err := httpGet("", "http://"+addr+path)
 	if err != nil {
 		return Healthz{}, err
 	}
@@ -69,8 +70,12 @@ func getHealth(addr, path string) (Healthz, error) {
 type Metrics map[string]float64
 
 // ScrapeMetrics reads the daemon's /metrics at addr ("IP:port").
-func ScrapeMetrics(addr string) (Metrics, error) {
-	code, body, err := httpGet("http://" + addr + "/metrics")
+func ScrapeMetrics(addr string) (Metrics, error) { return ScrapeMetricsIn("", addr) }
+
+// ScrapeMetricsIn reads /metrics at addr from inside network namespace ns
+// (a daemon listening on its namespace's 127.0.0.1).
+func ScrapeMetricsIn(ns, addr string) (Metrics, error) {
+	code, body, err := httpGet(ns, "http://"+addr+"/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +109,14 @@ func parseMetrics(text string) (Metrics, error) {
 	return m, scanner.Err()
 }
 
-func httpGet(url string) (int, string, error) {
-	client := &http.Client{Timeout: endpointTimeout}
+// httpGet fetches url from namespace ns ("" for the caller's).
+func httpGet(ns, url string) (int, string, error) {
+	client := &http.Client{Timeout: endpointTimeout, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			return Client{NS: ns, Timeout: endpointTimeout}.dial(network, addr)
+		},
+	}}
 	resp, err := client.Get(url)
 	if err != nil {
 		return 0, "", err

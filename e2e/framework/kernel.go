@@ -21,8 +21,20 @@ func IPSetList(t testing.TB, name string) string {
 }
 
 // IPSetMembers returns the members of set name as ipset prints them
-// (e.g. "10.96.0.10,tcp:80"), sorted as ipset sorts them.
+// (e.g. "10.96.0.10,tcp:80"), sorted as ipset sorts them. With the
+// nftables backend they are the elements of the nft set that stands for
+// the ipset, written the same way (see NFTSetName).
 func IPSetMembers(t testing.TB, name string) []string {
+	t.Helper()
+	if rulesBackend == NFTables {
+		return nftSetMembers(t, name)
+	}
+	return parseIPSetMembers(Run(t, IPSetBin, "list", "-sorted", name))
+}
+
+// IPSetOnly returns the members of ipset name, whatever the rules backend
+// (for sets of other programs).
+func IPSetOnly(t testing.TB, name string) []string {
 	t.Helper()
 	return parseIPSetMembers(Run(t, IPSetBin, "list", "-sorted", name))
 }

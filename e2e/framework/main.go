@@ -25,8 +25,26 @@ const (
 	// envRoleIPv6 and envRoleSCTP ("true") add IPv6 and SCTP listeners.
 	envRoleIPv6 = "IPVS_PROXY_E2E_ROLE_IPV6"
 	envRoleSCTP = "IPVS_PROXY_E2E_ROLE_SCTP"
-	roleBackend = "backend"
+	// envRoleQuiet makes the servers log no request (the benchmark's load).
+	envRoleQuiet = "IPVS_PROXY_E2E_ROLE_QUIET"
+	roleBackend  = "backend"
 )
+
+// PlayRole plays the helper role this process was re-executed for (a
+// backend's servers inside its namespace), if any: ok is false when it was
+// not re-executed, and otherwise code is its exit status. Main calls it;
+// other programs that start backends (the benchmark) call it first thing.
+func PlayRole() (code int, ok bool) {
+	switch role := os.Getenv(envRole); role {
+	case "":
+		return 0, false
+	case roleBackend:
+		return runBackendRole(os.Getenv(envRoleName)), true
+	default:
+		fmt.Fprintf(os.Stderr, "e2e: unknown helper role %q\n", role)
+		return 2, true
+	}
+}
 
 // Main is the e2e package's TestMain body:
 //
@@ -37,13 +55,8 @@ const (
 // guest (EnvE2E unset) it runs no test and exits 0, so `go test ./...` on a
 // development machine passes. Inside, it requires root.
 func Main(m *testing.M) {
-	switch role := os.Getenv(envRole); role {
-	case "":
-	case roleBackend:
-		os.Exit(runBackendRole(os.Getenv(envRoleName)))
-	default:
-		fmt.Fprintf(os.Stderr, "e2e: unknown helper role %q\n", role)
-		os.Exit(2)
+	if code, ok := PlayRole(); ok {
+		os.Exit(code)
 	}
 
 	if os.Getenv(EnvE2E) == "" {

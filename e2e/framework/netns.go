@@ -62,6 +62,43 @@ func NewDualStackClientNS(t testing.TB, name, ip, ip6 string) *Namespace {
 	return ns
 }
 
+// NewNamespace is NewClientNS for a program without a testing.TB (the
+// benchmark): the caller deletes it with DeleteNamespace.
+func NewNamespace(name, ip string) (*Namespace, error) {
+	ns, err := newNamespace(name, ip, "")
+	if err != nil {
+		deleteNamespace(name)
+		return nil, fmt.Errorf("create namespace %s (%s): %w", name, ip, err)
+	}
+	return ns, nil
+}
+
+// NewNodeNamespace creates namespace name standing for a whole node on its
+// own, joined to nothing: lo up and a dummy eth0 holding NodeIP/24. The
+// benchmark programs each repetition into a fresh one (the kernel keeps
+// IPVS, ipsets, addresses and rules per namespace, and deleted real servers
+// in a per-namespace trash list that slows later adds). A namespace of that
+// name is deleted first. The caller deletes it with DeleteNamespace.
+func NewNodeNamespace(name string) (*Namespace, error) {
+	deleteNamespace(name)
+	err := ipBatch("", []string{"netns add " + name})
+	if err == nil {
+		err = ipBatch(name, []string{"link set lo up", "link add eth0 type dummy", "addr add " + NodeIP + "/24 dev eth0", "link set eth0 up"})
+	}
+	if err != nil {
+		deleteNamespace(name)
+		return nil, fmt.Errorf("create node namespace %s: %w", name, err)
+	}
+	return &Namespace{Name: name, IP: NodeIP}, nil
+}
+
+// DeleteNamespace kills the processes in a namespace and deletes it with
+// its veth (see NewClientNS); a missing namespace is fine.
+func DeleteNamespace(name string) { deleteNamespace(name) }
+
+// Path is the namespace's file, for opening sockets in it.
+func (n *Namespace) Path() string { return filepath.Join(netnsDir, n.Name) }
+
 // Client returns a client that sends from this namespace (and so from its IP).
 func (n *Namespace) Client() Client {
 	return Client{NS: n.Name}

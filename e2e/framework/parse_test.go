@@ -1,8 +1,12 @@
 package framework
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseIPSetMembers(t *testing.T) {
@@ -109,28 +113,49 @@ TCP  10.96.0.10:80                      66      396      330    26070    36354
 	}
 }
 
-func TestParseSyncs(t *testing.T) {
-	log := `=== 2026-11-23T01:59:40Z: /tmp/bin/ipvs-proxy ["run"]
-{"ts":1763863181000.1,"caller":"proxier/sync.go:300","msg":"synced","v":0,"logger":"proxier","type":"full","services":1,"ops":40,"failed":0,"took":"929ms"}
-=== 2026-11-23T01:59:46.876Z: /tmp/bin/ipvs-proxy ["run" "-v" "4"]
-{"ts":1763863187797.2,"caller":"cli/daemon.go:120","msg":"ipvs-proxy started","v":0,"version":"dev","node":"node-1"}
-{"ts":1763863188346.3,"caller":"proxier/sync.go:250","msg":"op","v":4,"logger":"proxier","op":"edit-vs -E -t 10.96.0.10:80 -s sh"}
-{"ts":1763863188350.4,"caller":"proxier/sync.go:250","msg":"op","v":4,"logger":"proxier","op":"sync-rules ipv4"}
-{"ts":1763863188885.5,"caller":"proxier/sync.go:300","msg":"synced","v":0,"logger":"proxier","type":"full","services":1,"ops":2,"failed":0,"took":"9.1ms"}
-{"ts":1763863189000.6,"caller":"proxier/sync.go:250","msg":"op","v":4,"logger":"proxier","op":"add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}
-{"ts":1763863189100.7,"caller":"proxier/sync.go:296","msg":"sync incomplete; a full resync is pending","v":0,"logger":"proxier","type":"partial","services":1,"ops":1,"failed":1,"took":"1ms"}
-`
-	got := parseSyncs(currentRun(log))
-	want := []Sync{
-		{Type: "full", Services: 1, Ops: 2, Took: "9.1ms", TS: 1763863188885.5, PlannedOps: []string{"edit-vs -E -t 10.96.0.10:80 -s sh", "sync-rules ipv4"}},
-		{Type: "partial", Services: 1, Ops: 1, Failed: 1, Took: "1ms", TS: 1763863189100.7, Incomplete: true,
-			PlannedOps: []string{"add-rs -a -t 10.96.0.10:80 -r 10.244.3.2:8080 -m -w 1"}},
+func TestSyncFollower(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "syncs.jsonl")
+	old := `{"v":1,"seq":1,"type":"full","start":"2026-11-23T01:59:40Z","end":"2026-11-23T01:59:41Z","ops":40}` + "\n"
+	writeFile := func(text string, appendTo bool) {
+		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+		if appendTo {
+			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+		}
+		f, err := os.OpenFile(path, flags, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(text); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("syncs\n%+v\nwant\n%+v", got, want)
+	writeFile(old, false)
+	// The daemon restarts: the follower starts at the file's size.
+	f := FollowSyncs(path, FileSize(path))
+	full := `{"v":1,"seq":1,"type":"full","start":"2026-11-23T01:59:46Z","end":"2026-11-23T01:59:46.009Z","services":1,"ops":2,` +
+		`"planned":["edit-vs -E -t 10.96.0.10:80 -s sh","sync-rules ipv4"]}` + "\n"
+	partial := `{"v":1,"seq":2,"type":"partial","start":"2026-11-23T01:59:47Z","end":"2026-11-23T01:59:47.001Z","services":1,"ops":1,` +
+		`"failed":1,"errors":["add real server: file exists"]}` + "\n"
+	writeFile(full+partial[:40], true) // the second line is being written
+	syncs, err := f.All()
+	if err != nil || len(syncs) != 1 || syncs[0].Ops != 2 || syncs[0].Took() != 9*time.Millisecond || len(syncs[0].Planned) != 2 {
+		t.Fatalf("after one and a half lines: %+v, %v", syncs, err)
 	}
-	if n := len(parseSyncs(log)); n != 3 {
-		t.Errorf("whole log: %d syncs, want 3", n)
+	writeFile(partial[40:], true)
+	if s, ok, err := f.Take(Wrote); !ok || err != nil || s.Type != "full" {
+		t.Fatalf("take: %v %v %v", s, ok, err)
+	}
+	s, err := f.Next(time.Second, nil, nil)
+	if err != nil || s.Type != "partial" || !s.Incomplete() || s.String() != "partial incomplete: services 1, ops 1, failed 1, messages 0, took 1ms" {
+		t.Fatalf("next: %v, %v", s, err)
+	}
+	if _, err := f.Next(50*time.Millisecond, nil, IsFull); err == nil {
+		t.Error("no more syncs, yet Next found one")
+	}
+	writeFile("not json\n", true)
+	if _, err := f.All(); err == nil {
+		t.Error("a broken line was not reported")
 	}
 }
 
@@ -171,5 +196,22 @@ kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7e+09
 	}
 	if _, err := parseMetrics("no_value_here\n"); err == nil {
 		t.Error("a line without a value was accepted")
+	}
+}
+
+func TestParseNFTSet(t *testing.T) {
+	for _, tt := range []struct{ out, want string }{
+		{`{"nftables": [{"metainfo": {"json_schema_version": 1}}, {"set": {"family": "ip", "name": "cluster-ip", "elem": [{"concat": ["10.96.0.10", "udp", 53]}, {"concat": ["10.96.0.10", "tcp", 80]}]}}]}`,
+			"10.96.0.10,tcp:80 10.96.0.10,udp:53"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "src", "elem": [{"concat": ["10.96.0.10", "tcp", 80, {"prefix": {"addr": "10.0.0.0", "len": 8}}]}, {"concat": ["10.96.0.10", "tcp", 80, "192.168.0.1"]}]}}]}`,
+			"10.96.0.10,tcp:80,10.0.0.0/8 10.96.0.10,tcp:80,192.168.0.1"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "np", "type": "inet_service", "elem": [30080]}}]}`, "30080"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "ips", "elem": ["10.96.0.10"]}}]}`, "10.96.0.10"},
+		{`{"nftables": [{"metainfo": {}}, {"set": {"name": "empty"}}]}`, ""},
+	} {
+		got, err := parseNFTSet(tt.out)
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("parseNFTSet(%s) = %q, %v; want %q", tt.out, got, err, tt.want)
+		}
 	}
 }

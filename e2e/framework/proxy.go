@@ -1,12 +1,8 @@
 package framework
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -32,30 +28,63 @@ type Options struct {
 	// Kubeconfig, if set, runs the daemon against an API server instead of
 	// a manifest directory (no --manifests is passed).
 	Kubeconfig string
+	// Env is added to the daemon's environment (e.g. GOMEMLIMIT).
+	Env []string
+	// NetNS is the network namespace the daemon runs in ("" is the root one).
+	NetNS string
+	// RulesBackend, if set, is passed as --rules-backend (before ExtraArgs,
+	// which may override it). StartProxy sets the scenario's backend.
+	RulesBackend RulesBackend
+}
+
+// Command returns the daemon's command:
+//
+//	BIN run --logging-format=json --sync-events EVENTS --node-name NAME \
+//	    (--kubeconfig FILE | --manifests DIR) [--config FILE] [EXTRA...]
+//
+// with its output appended to logPath. The log is for people; what the
+// daemon did is read from the events file (FollowSyncs).
+func (o Options) Command(bin, logPath, eventsPath string) Command {
+	if o.NodeName == "" {
+		o.NodeName = DefaultNodeName
+	}
+	args := []string{"run", "--logging-format=json", "--sync-events", eventsPath, "--node-name", o.NodeName}
+	if o.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", o.Kubeconfig)
+	} else {
+		args = append(args, "--manifests", o.ManifestDir)
+	}
+	if o.ConfigFile != "" {
+		args = append(args, "--config", o.ConfigFile)
+	}
+	if o.RulesBackend != "" {
+		args = append(args, "--rules-backend", string(o.RulesBackend))
+	}
+	args = append(args, o.ExtraArgs...)
+	return Command{Bin: bin, Args: args, Env: o.Env, NetNS: o.NetNS, LogPath: logPath}
 }
 
 // Proxy is a running ipvs-proxy daemon started by StartProxy. Its methods
 // must be called from the test's goroutine.
 type Proxy struct {
-	t       testing.TB
-	opts    Options
-	bin     string
-	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	t          testing.TB
+	opts       Options
+	bin        string
+	logPath    string
+	eventsPath string
+	proc       *Process
+	// runOffset is the events file's size when the daemon last started.
+	runOffset int64
+	waitErr   error
 	// argv, when set, is the whole command line instead of ipvs-proxy's
 	// (StartKubeProxy).
 	argv []string
 }
 
-// StartProxy runs
-//
-//	$IPVS_PROXY_BIN run --logging-format=json --manifests DIR --node-name NAME [--config FILE] [EXTRA...]
-//
-// with its output in a log file (see Logs, ParseLog: the JSON format is the
-// one to read by program). The daemon is stopped when the
-// test ends, and if the test failed its log tail is printed.
+// StartProxy runs the daemon (see Options.Command) with its log and sync
+// events in the test's artifact directory (ipvs-proxy.log,
+// ipvs-proxy.syncs.jsonl). The daemon is stopped when the test ends, and if
+// the test failed its log tail is printed.
 func StartProxy(t testing.TB, opts Options) *Proxy {
 	t.Helper()
 	bin := os.Getenv(EnvProxyBin)
@@ -68,7 +97,12 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 	if opts.NodeName == "" {
 		opts.NodeName = DefaultNodeName
 	}
-	p := &Proxy{t: t, opts: opts, bin: bin, logPath: filepath.Join(artifactDir(t), "ipvs-proxy.log")}
+	if opts.RulesBackend == "" {
+		opts.RulesBackend = rulesBackend
+	}
+	dir := artifactDir(t)
+	p := &Proxy{t: t, opts: opts, bin: bin, logPath: filepath.Join(dir, "ipvs-proxy.log"),
+		eventsPath: filepath.Join(dir, "ipvs-proxy.syncs.jsonl")}
 	if err := p.start(); err != nil {
 		t.Fatalf("start ipvs-proxy: %v", err)
 	}
@@ -86,16 +120,15 @@ func (p *Proxy) Args() []string {
 	if p.argv != nil {
 		return p.argv
 	}
-	args := []string{"run", "--logging-format=json", "--node-name", p.opts.NodeName}
-	if p.opts.Kubeconfig != "" {
-		args = append(args, "--kubeconfig", p.opts.Kubeconfig)
-	} else {
-		args = append(args, "--manifests", p.opts.ManifestDir)
+	return p.command().Args
+}
+
+// command is what start runs: ipvs-proxy's command, or argv's.
+func (p *Proxy) command() Command {
+	if p.argv != nil {
+		return Command{Bin: p.bin, Args: p.argv, LogPath: p.logPath}
 	}
-	if p.opts.ConfigFile != "" {
-		args = append(args, "--config", p.opts.ConfigFile)
-	}
-	return append(args, p.opts.ExtraArgs...)
+	return p.opts.Command(p.bin, p.logPath, p.eventsPath)
 }
 
 // ManifestDir is the directory the daemon watches.
@@ -104,46 +137,34 @@ func (p *Proxy) ManifestDir() string { return p.opts.ManifestDir }
 // Logs returns everything the daemon printed, across restarts.
 func (p *Proxy) Logs() string { return readFile(p.logPath) }
 
+// Process is the daemon's current process (nil when stopped).
+func (p *Proxy) Process() *Process { return p.proc }
+
 // Running reports whether the daemon process has not exited.
-func (p *Proxy) Running() bool {
-	if p.cmd == nil {
-		return false
-	}
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (p *Proxy) Running() bool { return p.proc != nil && p.proc.Running() }
 
 // Stop sends SIGTERM and waits for the daemon to exit (SIGKILL after 15 s).
 // It returns the exit error (nil for a clean exit) and is a no-op when the
 // daemon is not running.
 func (p *Proxy) Stop() error {
-	if p.cmd == nil {
+	if p.proc == nil {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(proxyStopTimeout):
-		p.t.Errorf("ipvs-proxy did not exit %s after SIGTERM: killing it", proxyStopTimeout)
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	killed, err := p.proc.Stop(proxyStopTimeout)
+	if killed {
+		p.t.Errorf("ipvs-proxy did not exit %s after SIGTERM: killed it", proxyStopTimeout)
 	}
-	p.cmd = nil
-	return p.waitErr
+	p.proc, p.waitErr = nil, err
+	return err
 }
 
 // Kill sends SIGKILL and waits for the process to be gone, as in a crash.
 func (p *Proxy) Kill() {
-	if p.cmd == nil {
+	if p.proc == nil {
 		return
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-	p.cmd = nil
+	p.proc.Kill()
+	p.proc = nil
 }
 
 // Start starts the daemon again after Stop or Kill, with the same options;
@@ -174,46 +195,73 @@ func (p *Proxy) Restart() error {
 // exit error; it fails the test if the daemon is still running then.
 func (p *Proxy) Wait(timeout time.Duration) error {
 	p.t.Helper()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return p.waitErr
 	}
-	select {
-	case <-p.exited:
-		p.cmd = nil
-		return p.waitErr
-	case <-time.After(timeout):
+	err, ok := p.proc.Wait(timeout)
+	if !ok {
 		p.t.Fatalf("ipvs-proxy still running after %s", timeout)
-		return nil
 	}
+	p.proc, p.waitErr = nil, err
+	return err
 }
 
 func (p *Proxy) start() error {
-	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p.runOffset = FileSize(p.eventsPath)
+	proc, err := StartProcess(p.command())
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	fmt.Fprintf(logFile, "=== %s: %s %q\n", time.Now().Format(time.RFC3339Nano), p.bin, p.Args())
-	cmd := exec.Command(p.bin, p.Args()...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	p.cmd = cmd
-	p.exited = make(chan struct{})
-	p.waitErr = nil
-	exited := p.exited
-	go func() {
-		err := cmd.Wait()
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			err = fmt.Errorf("ipvs-proxy exited: %s", exitErr.ProcessState)
-		}
-		p.waitErr = err
-		close(exited)
-	}()
+	p.proc, p.waitErr = proc, nil
 	return nil
+}
+
+// Syncs returns the syncs the daemon recorded since it was last
+// (re)started, from its sync events file.
+func (p *Proxy) Syncs() []Sync {
+	p.t.Helper()
+	syncs, err := FollowSyncs(p.eventsPath, p.runOffset).All()
+	if err != nil {
+		p.t.Fatalf("read the sync events: %v", err)
+	}
+	return syncs
+}
+
+// FullSyncs returns the full syncs the daemon recorded since it was last
+// (re)started.
+func (p *Proxy) FullSyncs() []Sync {
+	p.t.Helper()
+	var out []Sync
+	for _, s := range p.Syncs() {
+		if IsFull(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// WaitFullSyncs waits until the daemon has recorded n full syncs since it
+// was last (re)started and returns them all; it fails the test after
+// timeout or if the daemon exits.
+func (p *Proxy) WaitFullSyncs(t testing.TB, n int, timeout time.Duration) []Sync {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if full := p.FullSyncs(); len(full) >= n {
+			return full
+		}
+		if !p.Running() {
+			var err error
+			if p.proc != nil {
+				err = p.proc.Err()
+			}
+			t.Fatalf("ipvs-proxy exited before its full sync #%d: %v", n, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ipvs-proxy recorded %d full syncs after %s, want %d", len(p.FullSyncs()), timeout, n)
+		}
+		time.Sleep(pollInterval)
+	}
 }
 
 // WriteManifest writes a manifest file into dir atomically (a hidden

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -56,9 +57,10 @@ COMMIT
 //   - every network namespace, after killing the processes in it (their
 //     veths go with them);
 //   - the link kube-ipvs0;
-//   - every rule and user chain in the filter, nat, mangle and raw tables of
-//     iptables and ip6tables, nft and legacy (so the KUBE-* chains and the
-//     jumps to them), with ACCEPT policies;
+//   - every nftables table (ipvs-proxy's own too), and every rule and user
+//     chain in the filter, nat, mangle and raw tables of iptables and
+//     ip6tables, nft and legacy (so the KUBE-* chains and the jumps to
+//     them), with ACCEPT policies;
 //   - every ipset (after the rules that could reference them);
 //   - every IPVS virtual server, and the IPVS timeouts back to 900/120/300;
 //   - the conntrack table;
@@ -67,6 +69,13 @@ COMMIT
 // It fails the test if something could not be removed.
 func ResetKernel(t testing.TB) {
 	t.Helper()
+	if err := Reset(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reset is ResetKernel for a program without a testing.TB (the benchmark).
+func Reset() error {
 	var errs []string
 	note := func(err error) {
 		if err != nil {
@@ -78,6 +87,10 @@ func ResetKernel(t testing.TB) {
 		deleteNamespace(name)
 	}
 	note(deleteLink("kube-ipvs0"))
+	// every nftables table (ipvs-proxy's and iptables-nft's), then empty
+	// iptables tables again below
+	_, err := Output(NFTBin, "flush", "ruleset")
+	note(err)
 	// nft always; legacy only where a table was ever used (it shows up in
 	// /proc/net/ip*_tables_names): each process costs ~0.1 s under emulation.
 	note(restoreEmptyTables("/usr/sbin/iptables-nft-restore"))
@@ -88,19 +101,33 @@ func ResetKernel(t testing.TB) {
 	if fileHasContent("/proc/net/ip6_tables_names") {
 		note(restoreEmptyTables("/usr/sbin/ip6tables-legacy-restore"))
 	}
-	_, err := Output(IPSetBin, "destroy")
+	_, err = Output(IPSetBin, "destroy")
 	note(err)
 	_, err = outputWithInput("-C\n--set 900 120 300\n", IPVSAdmBin, "-R")
 	note(err)
 	// conntrack -F fails on an empty table with some versions: ignored.
 	_, _ = Output(ConntrackBin, "-F")
-	for _, kv := range sysctlDefaults() {
-		note(writeSysctl(kv[0], kv[1]))
-	}
+	note(RestoreSysctls())
 
 	if len(errs) > 0 {
-		t.Fatalf("reset kernel state:\n%s", strings.Join(errs, "\n"))
+		return fmt.Errorf("reset kernel state:\n%s", strings.Join(errs, "\n"))
 	}
+	return nil
+}
+
+// RestoreSysctls sets the parameters a proxy or a scenario may change back
+// to the kernel's defaults (ResetKernel does it too).
+func RestoreSysctls() error {
+	var errs []string
+	for _, kv := range sysctlDefaults() {
+		if err := writeSysctl(kv[0], kv[1]); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func restoreEmptyTables(restore string) error {

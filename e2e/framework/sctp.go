@@ -95,7 +95,7 @@ func sockaddrString(sa unix.Sockaddr) string {
 // namespace, sends one message and returns which backend answered.
 func (c Client) SCTP(target string) (Reply, error) {
 	var name string
-	err := inNamespace(c.NS, func() error {
+	err := InNamespace(c.NS, func() error {
 		var err error
 		name, err = sctpAsk(target, c.timeout())
 		return err

@@ -11,6 +11,7 @@ package apply
 import (
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
@@ -29,6 +30,8 @@ type Result struct {
 	Applied map[plan.Kind]int
 	// Messages counts the kernel write requests sent (including retried adds as edits).
 	Messages int
+	// Took is the time spent in each subsystem, summed over its batches.
+	Took map[plan.Subsystem]time.Duration
 }
 
 // Failed returns the number of failed operations.
@@ -44,13 +47,15 @@ func New(k kernel.Kernel) *Applier { return &Applier{k: k} }
 
 // Apply runs every operation of p in order.
 func (a *Applier) Apply(p *plan.Plan) *Result {
-	r := &Result{Done: make([]bool, len(p.Ops)), Applied: map[plan.Kind]int{}}
+	r := &Result{Done: make([]bool, len(p.Ops)), Applied: map[plan.Kind]int{}, Took: map[plan.Subsystem]time.Duration{}}
 	for i := 0; i < len(p.Ops); {
 		j := i + 1
 		for j < len(p.Ops) && batchable(p.Ops[i].Kind, p.Ops[j].Kind) {
 			j++
 		}
+		start := time.Now()
 		a.run(p.Ops[i:j], i, r.Done[i:j], r)
+		r.Took[p.Ops[i].Kind.Subsystem()] += time.Since(start)
 		i = j
 	}
 	for i, op := range p.Ops {
@@ -73,6 +78,8 @@ func batchable(a, b plan.Kind) bool {
 			return 3
 		case plan.FlushConntrack:
 			return 4
+		case plan.NFTCreateSet, plan.NFTSyncChain, plan.NFTAddElement, plan.NFTDelElement, plan.NFTDeleteChain, plan.NFTDeleteSet:
+			return 5 // one transaction per family
 		}
 		return 0
 	}
@@ -103,6 +110,8 @@ func (a *Applier) run(ops []plan.Op, base int, done []bool, r *Result) {
 		a.sets(ops, done, r, fail)
 	case plan.AddAddress, plan.DelAddress:
 		a.addresses(ops, done, r, fail)
+	case plan.NFTCreateSet, plan.NFTSyncChain, plan.NFTAddElement, plan.NFTDelElement, plan.NFTDeleteChain, plan.NFTDeleteSet, plan.NFTDeleteTable:
+		a.nftables(ops, done, r, fail)
 	case plan.FlushConntrack:
 		filters := make([]kernel.ConntrackFilter, len(ops))
 		for i, o := range ops {
@@ -288,5 +297,5 @@ func Describe(o plan.Op) string {
 	case plan.FlushConntrack:
 		return "flush conntrack entries of " + vs
 	}
-	return o.String()
+	return describeNFT(o)
 }

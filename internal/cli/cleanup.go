@@ -19,17 +19,18 @@ import (
 )
 
 // cleanupCommand removes everything ipvs-proxy (or kube-proxy's ipvs mode,
-// which uses the same names) programmed: its virtual servers, kube-ipvs0, its
-// ipsets and iptables chains. Virtual servers that are not ours (on other
+// which uses the same names) programmed, with either rules backend: its
+// virtual servers, kube-ipvs0, its ipsets and iptables chains, its nftables
+// tables. Virtual servers that are not ours (on other
 // addresses, or inside ipvs.excludeCIDRs) and other chains and sets stay.
 func (a *app) cleanupCommand(stdout, stderr io.Writer) *cobra.Command {
 	var f cleanupFlags
 	f.logging = logsapi.NewLoggingConfiguration()
 	cmd := &cobra.Command{
 		Use:   "cleanup [--dry-run] [--config FILE]",
-		Short: "Remove everything ipvs-proxy programmed (IPVS, kube-ipvs0, KUBE-* sets and chains)",
+		Short: "Remove everything ipvs-proxy programmed (IPVS, kube-ipvs0, KUBE-* sets and chains, nftables tables)",
 		Long: `Removes what ipvs-proxy, or kube-proxy's ipvs mode, programmed: its virtual servers, the kube-ipvs0 link, its
-ipsets and iptables chains. Virtual servers on other addresses or inside ipvs.excludeCIDRs, and other sets and
+ipsets and iptables chains, its nftables tables ip/ip6 ipvs-proxy. Virtual servers on other addresses or inside ipvs.excludeCIDRs, and other sets and
 chains, stay.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runCleanup(cmd.Flags(), &f, stdout, stderr) },
@@ -67,7 +68,7 @@ func (a *app) runCleanup(fs *pflag.FlagSet, f *cleanupFlags, stdout, stderr io.W
 		return fail(exitError, "%v", err)
 	}
 	defer func() { _ = log.Sync() }()
-	k, closeKernel, err := a.openKernel(log, "auto")
+	k, closeKernel, err := a.openKernel(log, "auto", config.RulesAuto)
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
@@ -108,8 +109,8 @@ func cleanupKernel(k kernel.Kernel, cfg *config.Config, f *cleanupFlags, stdout,
 		fmt.Fprintf(stderr, "cleanup: %v\n", e)
 	}
 	c := pl.Counts()
-	fmt.Fprintf(stdout, "removed %d virtual servers, %d addresses, %d ipsets, iptables rules of %d families%s\n",
-		c[plan.DelVS], c[plan.DelAddress], c[plan.DestroySet], c[plan.DeleteRules], map[bool]string{true: ", and " + state.LinkName, false: ""}[c[plan.DeleteLink] > 0])
+	fmt.Fprintf(stdout, "removed %d virtual servers, %d addresses, %d ipsets, iptables rules of %d families, nftables tables of %d families%s\n",
+		c[plan.DelVS], c[plan.DelAddress], c[plan.DestroySet], c[plan.DeleteRules], c[plan.NFTDeleteTable], map[bool]string{true: ", and " + state.LinkName, false: ""}[c[plan.DeleteLink] > 0])
 	if res.Failed() > 0 {
 		return fail(exitError, "%d operations failed", res.Failed())
 	}

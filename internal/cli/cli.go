@@ -19,6 +19,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/iptables"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // Exit codes.
@@ -57,7 +58,7 @@ func fail(code int, format string, args ...any) error {
 // app holds what the commands need from outside: the kernel, the signals
 // that stop the daemon and the process settings' files; tests replace them.
 type app struct {
-	openKernel                 func(log *zap.Logger, backend iptables.Backend) (kernel.Kernel, func(), error)
+	openKernel                 func(log *zap.Logger, backend iptables.Backend, rb state.RulesBackend) (kernel.Kernel, func(), error)
 	signals                    func() (context.Context, context.CancelFunc)
 	oomScoreFile, hashsizeFile string
 }

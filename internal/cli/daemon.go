@@ -21,6 +21,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/server"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/source/standalone"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/status"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // kernelOpener opens the kernel interfaces (the real ones, or a fake in tests).
@@ -43,9 +44,17 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 		return err
 	}
 	defer closeKernel()
+	f.startup.step("kernel")
+	requestedBackend := cfg.RulesBackend
+	if requestedBackend == config.RulesAuto {
+		var why string
+		cfg.RulesBackend, why = chooseRulesBackend(k, cfg)
+		log.Info("rules backend chosen", zap.String("backend", string(cfg.RulesBackend)), zap.String("why", why))
+	}
 	if err := checkScheduler(k, cfg.IPVS.Scheduler); err != nil {
 		return err
 	}
+	f.startup.step("scheduler")
 	statsKernel, _ := k.IPVS.(status.Kernel) // before any wrapping
 	var injector *fault.Injector
 	if f.faultRate > 0 || f.faultFile != "" || f.faultReads != "" {
@@ -64,14 +73,22 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	m.Registry.MustRegister(metrics.BuildInfo(Version, gitCommit()))
 	tracker := health.NewTracker(2*cfg.IPVS.SyncPeriod, 0, nil)
 	m.Registry.MustRegister(metrics.SourceStale(func() time.Time { return tracker.Status().SourceStaleSince }))
+	if injector != nil {
+		m.Registry.MustRegister(metrics.FaultRate(injector.Rate))
+	}
 	checks := server.NewServiceHealthServers("", func() bool { return tracker.Status().Healthy }, log.Named("healthcheck"))
 	defer checks.Close()
 	src, reporter, err := newSource(ctx, f, cfg, nodeName, tracker, log)
 	if err != nil {
 		return err
 	}
+	onSync, closeEvents, err := syncEvents(f.syncEvents, f.startup, log)
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
 	p := proxier.New(proxier.Config{
-		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker,
+		Kernel: k, Config: cfg, Log: log.Named("proxier"), Metrics: m, Health: tracker, OnSync: onSync,
 		DrainCheckPeriod: f.drainCheck, CPUs: runtime.NumCPU(), KernelRelease: kernelRelease(f, log), Reporter: reporter,
 		HealthChecks: func(hc map[uint16]proxier.HealthCheck) {
 			want := make(map[uint16]server.ServiceHealth, len(hc))
@@ -87,6 +104,7 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	if err != nil {
 		return err
 	}
+	f.startup.step("servers")
 	if statsKernel != nil && f.trafficPeriod > 0 {
 		traffic := status.NewTraffic(statsKernel.ServiceStats, namespaceFilter(p.Origins(), f.trafficNamespaces), f.trafficPeriod, log.Named("traffic"))
 		m.Registry.MustRegister(traffic)
@@ -100,13 +118,14 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	restart := make(chan []string, 1)
 	if f.configFile != "" {
-		w := &configWatcher{f: f, log: log.Named("config"), running: cfg, proxier: p, configz: cz, metrics: m, restart: restart}
+		w := &configWatcher{f: f, log: log.Named("config"), running: cfg, proxier: p, configz: cz, metrics: m, restart: restart,
+			rulesBackend: requestedBackend}
 		background.Go(func() { w.run(ctx) })
 	}
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, p) }()
 	log.Info("ipvs-proxy started", zap.String("version", Version), zap.String("node", nodeName),
-		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod),
+		zap.String("scheduler", cfg.IPVS.Scheduler), zap.Duration("syncPeriod", cfg.IPVS.SyncPeriod), zap.String("rulesBackend", string(cfg.RulesBackend)),
 		zap.String("logging", describeLogging(&cfg.Logging)), zap.Duration("trafficMetricsPeriod", f.trafficPeriod))
 	procDone := make(chan error, 1)
 	go func() { procDone <- p.Run(ctx) }()
@@ -128,6 +147,31 @@ func runWith(ctx context.Context, f *runFlags, cfg *config.Config, log *zap.Logg
 	}
 	log.Info("exiting so that the new configuration is read at the next start", zap.Strings("fields", restartFields))
 	return errRestart
+}
+
+// syncEvents opens the --sync-events file, if any, and returns the
+// proxier's OnSync that appends to it.
+func syncEvents(path string, start *startup, log *zap.Logger) (func(proxier.SyncStats), func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	w, err := syncevent.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	failed, first := false, true
+	onSync := func(st proxier.SyncStats) {
+		e := st.Event()
+		if first {
+			first = false
+			start.first(&e)
+		}
+		if err := w.Write(e); err != nil && !failed {
+			failed = true // said once: the daemon keeps syncing without the record
+			log.Warn("cannot write the sync events file", zap.String("file", path), zap.Error(err))
+		}
+	}
+	return onSync, func() { _ = w.Close() }, nil
 }
 
 // newSource builds the standalone (manifest directory) or API server source.

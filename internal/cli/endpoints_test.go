@@ -86,11 +86,20 @@ func TestMetricsAddress(t *testing.T) {
 	if strings.Contains(body, "ipvsproxy_service_connections_total") {
 		t.Error("per-Service traffic metrics without --traffic-metrics-period")
 	}
+	if strings.Contains(body, "ipvsproxy_fault_injection_rate") {
+		t.Error("the fault injection rate without fault injection")
+	}
 	for _, want := range []string{"ipvsproxy_build_info{", "ipvsproxy_source_stale_seconds 0", "ipvsproxy_config_last_reload_successful 1",
 		`kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"}`, "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	// the rate a scenario wrote is known to be read when the metric says it
+	faulty := startDaemon(t, "--fault-inject-rate", "0.25")
+	if body := get(t, "http://"+faulty+"/metrics"); !strings.Contains(body, "ipvsproxy_fault_injection_rate 0.25") {
+		t.Error("/metrics lacks ipvsproxy_fault_injection_rate 0.25 with --fault-inject-rate 0.25")
 	}
 
 	prof := startDaemon(t, "--profiling")

@@ -13,11 +13,13 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/ipvs"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/link"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/sysctl"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // openKernel opens the real kernel interfaces in the current network
-// namespace. A kernel without IPVS is a startup error that says what to load.
-func openKernel(log *zap.Logger, backend iptables.Backend) (kernel.Kernel, func(), error) {
+// namespace for the rules backend rb. A kernel without IPVS is a startup
+// error that says what to load.
+func openKernel(log *zap.Logger, backend iptables.Backend, rb state.RulesBackend) (kernel.Kernel, func(), error) {
 	if backend == "auto" {
 		var why string
 		backend, why = iptables.Detect(context.Background())
@@ -48,6 +50,17 @@ func openKernel(log *zap.Logger, backend iptables.Backend) (kernel.Kernel, func(
 		closers = append(closers, o.close)
 	}
 	k := kernel.Kernel{IPVS: v, Link: l, IPSet: s, IPTables: iptables.New(iptables.ConfigFor(backend)), Sysctl: sysctl.New(sysctl.Config{}), Conntrack: c}
+	n, err := openNFTables(log, rb)
+	if err != nil {
+		closeAll()
+		return kernel.Kernel{}, nil, err
+	}
+	if n != nil {
+		k.NFTables = n
+	}
+	if rb != state.BackendIPTables {
+		k.IPSet = ipsetIfLoaded{s}
+	}
 	log.Debug("kernel interfaces open")
 	return k, closeAll, nil
 }

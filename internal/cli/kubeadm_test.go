@@ -22,6 +22,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/iptables"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/testenv/apiserver"
 )
 
@@ -123,7 +124,7 @@ func TestKubeadmDaemonSetArgs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := &app{
-		openKernel: func(*zap.Logger, iptables.Backend) (kernel.Kernel, func(), error) {
+		openKernel: func(*zap.Logger, iptables.Backend, state.RulesBackend) (kernel.Kernel, func(), error) {
 			return fk.Interfaces(), func() {}, nil
 		},
 		signals: func() (context.Context, context.CancelFunc) { return ctx, cancel },

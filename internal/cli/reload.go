@@ -16,6 +16,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/metrics"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/proxier"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/untrusted"
 )
 
@@ -44,6 +45,9 @@ type configWatcher struct {
 	// restart receives the fields that need a restart; the daemon then stops.
 	restart chan<- []string
 	last    []byte
+	// rulesBackend is the rules backend asked for at startup (auto, maybe),
+	// running.RulesBackend the one in use.
+	rulesBackend state.RulesBackend
 }
 
 func (w *configWatcher) run(ctx context.Context) {
@@ -119,7 +123,13 @@ func (w *configWatcher) check(ctx context.Context) bool {
 		return false
 	}
 	w.metrics.ConfigValid.Set(1)
+	if next.RulesBackend == w.rulesBackend {
+		next.RulesBackend = w.running.RulesBackend // still what was asked for at startup: what it chose
+	}
 	changed := changedFields(w.running, next)
+	if next.RulesBackend != w.running.RulesBackend {
+		changed = append(changed, "ipvsProxy.rulesBackend")
+	}
 	if len(changed) == 0 {
 		w.log.Info("the config file changed, its configuration did not")
 		return false

@@ -20,6 +20,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/config"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/iptables"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // runFlags are the flags of `ipvs-proxy run`.
@@ -34,9 +35,11 @@ type runFlags struct {
 	faultRate         float64
 	faultFile         string
 	iptablesBackend   iptables.Backend
+	rulesBackend      state.RulesBackend
 	trafficPeriod     time.Duration
 	trafficNamespaces []string
 	faultSeed         int64
+	syncEvents        string
 	faultReads        string
 	statusRemote      bool
 	kernelRelease     string
@@ -49,11 +52,13 @@ type runFlags struct {
 	// nf_conntrack's hashsize); empty skips them. The command sets the real
 	// ones (app), so that tests never change the host's.
 	oomScoreFile, hashsizeFile string
+	// startup times the start for the first sync event (nil: untimed).
+	startup *startup
 }
 
 // addRunFlags defines run's flags on fs.
 func addRunFlags(fs *pflag.FlagSet) *runFlags {
-	f := &runFlags{fs: fs, iptablesBackend: "auto", logging: logsapi.NewLoggingConfiguration()}
+	f := &runFlags{fs: fs, iptablesBackend: "auto", rulesBackend: state.BackendIPTables, logging: logsapi.NewLoggingConfiguration()}
 	fs.StringVar(&f.configFile, "config", "", "KubeProxyConfiguration file (kube-proxy's ConfigMap config.conf); watched, and applied again when it changes")
 	fs.StringVar(&f.manifests, "manifests", "", "standalone mode: read Services and EndpointSlices from this directory instead of an API server")
 	fs.StringVar(&f.nodeName, "node-name", "", "this node's name (same as --hostname-override)")
@@ -61,9 +66,11 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	fs.DurationVar(&f.poll, "manifests-poll-period", time.Second, "standalone mode: how often to check the directory for changes")
 	fs.DurationVar(&f.drainCheck, "drain-check-period", 5*time.Second, "how often to check drained real servers for remaining connections")
 	fs.Var(&backendFlag{&f.iptablesBackend}, "iptables-backend", "iptables backend: auto (the one the node's kubelet uses), nft, legacy, or default (the iptables-restore in PATH)")
+	fs.Var(&rulesBackendFlag{&f.rulesBackend}, "rules-backend", "where the sets and rules around IPVS go: iptables (ipsets and iptables chains), nftables (a table of ipvs-proxy's own), or auto (nftables unless the node has kube-proxy's iptables rules or the kernel lacks what the table needs); overrides the file's ipvsProxy.rulesBackend (default iptables)")
 	fs.DurationVar(&f.trafficPeriod, "traffic-metrics-period", 0,
 		"per-Service traffic metrics: how often IPVS's counters are read (0: off; 5 series per Service port, see README)")
 	fs.StringSliceVar(&f.trafficNamespaces, "traffic-metrics-namespaces", nil, "per-Service traffic metrics only for Services in these namespaces (default: all)")
+	fs.StringVar(&f.syncEvents, "sync-events", "", "append one JSON line per sync to this file (for tests, benchmarks and tools; see internal/syncevent)")
 	fs.BoolVar(&f.cleanup, "cleanup", false, "remove everything ipvs-proxy programmed and exit (kube-proxy's flag; same as `ipvs-proxy cleanup`)")
 	fs.StringVar(&f.writeConfigTo, "write-config-to", "", "write the effective configuration as a KubeProxyConfiguration to this file and exit")
 	fs.Float64Var(&f.faultRate, "fault-inject-rate", 0, "testing only: make this share of kernel writes fail")
@@ -136,6 +143,7 @@ cleanly with exit status 3 so that it is restarted.`,
 
 // runDaemon runs the daemon until SIGTERM or SIGINT.
 func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
+	f.startup = newStartup()
 	if err := f.validate(); err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -169,7 +177,7 @@ func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
 	case f.writeConfigTo != "":
 		return writeConfig(cfg, f.writeConfigTo)
 	case f.cleanup:
-		k, closeKernel, err := a.openKernel(log, f.iptablesBackend)
+		k, closeKernel, err := a.openKernel(log, f.iptablesBackend, config.RulesAuto)
 		if err != nil {
 			return fail(exitError, "%v", err)
 		}
@@ -177,9 +185,12 @@ func (a *app) runDaemon(f *runFlags, stdout, stderr io.Writer) error {
 		return cleanupKernel(k, cfg, &cleanupFlags{}, stdout, stderr)
 	}
 	f.oomScoreFile, f.hashsizeFile = a.oomScoreFile, a.hashsizeFile
+	f.startup.step("config")
 	ctx, stop := a.signals()
 	defer stop()
-	open := func(log *zap.Logger) (kernel.Kernel, func(), error) { return a.openKernel(log, f.iptablesBackend) }
+	open := func(log *zap.Logger) (kernel.Kernel, func(), error) {
+		return a.openKernel(log, f.iptablesBackend, cfg.RulesBackend)
+	}
 	err = runWith(ctx, f, cfg, log, open)
 	switch {
 	case errors.Is(err, errRestart):
@@ -215,6 +226,9 @@ func loadRunConfig(f *runFlags, log *zap.Logger) (*config.Config, error) {
 	}
 	if err := f.over.apply(cfg, f.configFile != "", log); err != nil {
 		return nil, err
+	}
+	if f.fs.Changed("rules-backend") { // ipvs-proxy's own flag: it counts with --config too
+		cfg.RulesBackend = f.rulesBackend
 	}
 	logging, err := mergeLogging(f.fs, cfg.Logging)
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/kernel/fake"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 func freeAddr(t *testing.T) string {
@@ -40,8 +43,9 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	healthz, metrics := freeAddr(t), freeAddr(t)
+	events := filepath.Join(t.TempDir(), "syncs.jsonl")
 	f, err := parseRunFlags([]string{"--manifests", dir, "--node-name", "node-1", "--healthz-bind-address", healthz,
-		"--metrics-bind-address", metrics, "--manifests-poll-period", "50ms"}, io.Discard)
+		"--metrics-bind-address", metrics, "--manifests-poll-period", "50ms", "--sync-events", events}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +96,13 @@ func TestDaemonLifecycle(t *testing.T) {
 	}
 	if fk.IPVS.Save() != before {
 		t.Error("stopping changed the kernel")
+	}
+	b, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := syncevent.Decode(bytes.SplitN(b, []byte("\n"), 2)[0])
+	if err != nil || first.Seq != 1 || first.Type != syncevent.Full || !slices.Contains(first.Planned, "add-vs -A -t 10.96.0.10:80 -s rr") {
+		t.Errorf("first sync event %+v (%v); file:\n%s", first, err, b)
 	}
 }

@@ -37,6 +37,10 @@ type Config struct {
 
 	IPVS      IPVS
 	Conntrack Conntrack
+	// RulesBackend is where the sets and rules around IPVS go: iptables
+	// (ipsets and iptables chains) or nftables (a table of ipvs-proxy's
+	// own); RulesAuto until the daemon has chosen.
+	RulesBackend state.RulesBackend
 
 	// ipvs-proxy's own settings: the file's ipvsProxy section (Extension)
 	// or flags.

@@ -107,3 +107,20 @@ func TestUnknownFieldsWarn(t *testing.T) {
 		t.Errorf("want a warning naming the unknown field, got %v", rep.Warnings)
 	}
 }
+
+func TestRulesBackendField(t *testing.T) {
+	head := "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"
+	cfg, rep, err := Parse([]byte(head + "ipvsProxy:\n  rulesBackend: nftables\n"))
+	if err != nil || cfg.RulesBackend != "nftables" || len(rep.Warnings) != 0 {
+		t.Fatalf("rulesBackend nftables: %v, %+v, %v", cfg, rep, err)
+	}
+	cfg, _, err = Parse([]byte(head))
+	if err != nil || cfg.RulesBackend != "iptables" {
+		t.Fatalf("default backend: %v, %v", cfg.RulesBackend, err)
+	}
+	for _, bad := range []string{"ipvsProxy:\n  rulesBackend: ebpf\n", "ipvsProxy: 3\n"} {
+		if _, _, err := Parse([]byte(head + bad)); err == nil || !strings.Contains(err.Error(), "ipvsProxy") {
+			t.Errorf("%q: err %v, want one naming ipvsProxy", bad, err)
+		}
+	}
+}

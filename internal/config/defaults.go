@@ -44,6 +44,7 @@ func Default() *Config {
 		Burst:            10,
 		ContentType:      "application/vnd.kubernetes.protobuf",
 		ConfigSyncPeriod: DefaultConfigSyncPeriod,
+		RulesBackend:     state.BackendIPTables,
 		Process: Process{
 			Logging:     *logsapi.NewLoggingConfiguration(),
 			OOMScoreAdj: DefaultOOMScoreAdj,

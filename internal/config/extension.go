@@ -31,6 +31,9 @@ type Extension struct {
 	// NodePortRange is the API server's --service-node-port-range, which
 	// standalone mode checks node ports against ("30000-32767").
 	NodePortRange string `json:"nodePortRange,omitempty"`
+	// RulesBackend is where the sets and rules around IPVS go: iptables
+	// (the default), nftables or auto (docs/rules-backends.md).
+	RulesBackend string `json:"rulesBackend,omitempty"`
 }
 
 // Limits bound what one Service may expand to on a node.
@@ -110,6 +113,14 @@ func applyExtension(raw any, c *Config, rep *Report) error {
 			errs = append(errs, fmt.Errorf("%s.nodePortRange: %w", ExtensionKey, err))
 		}
 		c.NodePortRange = r
+	}
+	if ext.RulesBackend != "" {
+		b, err := ParseRulesBackend(ext.RulesBackend)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.rulesBackend: %w", ExtensionKey, err))
+		} else {
+			c.RulesBackend = b
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,8 @@ var restartFields = []struct {
 	{"clientConnection.acceptContentTypes", func(c *Config) any { return c.AcceptContentTypes }},
 	{"configSyncPeriod", func(c *Config) any { return c.ConfigSyncPeriod }},
 	{"featureGates", func(c *Config) any { return c.FeatureGates }},
+	// the daemon opens nft or not, and may have chosen for auto, at startup
+	{"ipvsProxy.rulesBackend", func(c *Config) any { return c.RulesBackend }},
 	// the format and output options are global (logsapi applies them once);
 	// the verbosity changes in place
 	{"logging.format", func(c *Config) any { return c.Logging.Format }},

@@ -4,12 +4,14 @@ import (
 	"strconv"
 
 	"github.com/ipvs-proxy/ipvs-proxy/internal/rules"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/rules/nft"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
 )
 
 // Base returns the part of the desired state that does not depend on
 // Services: the link, the (empty) sets of each family this node serves, the
-// iptables rules, the sysctls and the IPVS timeouts.
+// iptables rules or (with the nftables backend) the nftables tables, the
+// sysctls and the IPVS timeouts.
 func Base(in *Input) *state.State {
 	s := state.New()
 	s.Link = true
@@ -21,10 +23,14 @@ func Base(in *Input) *state.State {
 		for _, spec := range SetSpecs(f) {
 			s.Sets[spec.Name] = state.NewSet(spec)
 		}
-		for _, p := range in.Node.ServiceCIDRs {
+		for _, p := range outermost(in.Node.ServiceCIDRs) { // an nft interval set refuses overlaps
 			if state.FamilyOf(p.Addr()) == f {
 				s.Sets[SetName(SetServiceCIDRs, f)].Entries[state.SetEntry{Net: p}] = struct{}{}
 			}
+		}
+		if cfg.RulesBackend == state.BackendNFTables {
+			s.Tables[f] = nft.Build(nft.NewParams(cfg, f, in.Node.PodCIDRs))
+			continue
 		}
 		p := rules.NewParams(cfg, f, in.Node.PodCIDRs, SetName)
 		s.Rules[f] = rules.Build(p)

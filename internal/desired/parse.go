@@ -245,6 +245,7 @@ func parseLoadBalancer(in *Input, s *service, svc *v1.Service, errs *objErrs) {
 		}
 		s.sourceRanges = append(s.sourceRanges, p.Masked())
 	}
+	s.sourceRanges = outermost(s.sourceRanges)
 	if s.externalLocal && svc.Spec.HealthCheckNodePort != 0 {
 		if hc := svc.Spec.HealthCheckNodePort; hc < 1 || hc > 65535 {
 			errs.add("spec.healthCheckNodePort", "%d is out of range 1-65535", hc)

@@ -11,7 +11,7 @@ func TestPureStagesDoNotImportKernelLibraries(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go tool not found")
 	}
-	for _, pkg := range []string{"state", "desired", "plan", "rules", "config", "manifest"} {
+	for _, pkg := range []string{"state", "desired", "plan", "rules", "rules/nft", "config", "manifest"} {
 		out, err := exec.Command("go", "list", "-deps", "github.com/ipvs-proxy/ipvs-proxy/internal/"+pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list %s: %v\n%s", pkg, err, out)

@@ -144,10 +144,12 @@ type Conntrack interface {
 
 // Kernel bundles the interfaces.
 type Kernel struct {
-	IPVS      IPVS
-	Link      Link
-	IPSet     IPSet
-	IPTables  IPTables
+	IPVS     IPVS
+	Link     Link
+	IPSet    IPSet
+	IPTables IPTables
+	// NFTables is used by the nftables rules backend (nil without it).
+	NFTables  NFTables
 	Sysctl    Sysctl
 	Conntrack Conntrack
 }

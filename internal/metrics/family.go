@@ -87,3 +87,13 @@ func SourceStale(since func() time.Time) prometheus.Collector {
 		return 0
 	})
 }
+
+// FaultRate is ipvsproxy_fault_injection_rate, registered only when fault
+// injection is on (testing): the failure rate the daemon applies now, so
+// that a scenario knows when a rate it wrote has been read.
+func FaultRate(rate func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "ipvsproxy", Name: "fault_injection_rate",
+		Help: "The share of kernel writes made to fail on purpose (testing only; absent unless fault injection is on).",
+	}, rate)
+}

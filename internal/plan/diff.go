@@ -28,7 +28,12 @@ type Options struct {
 	NodeAddresses map[netip.Addr]bool
 	// Cleanup removes everything ours: rules, sets and the link too.
 	Cleanup bool
+	// Backend is where the sets and rules go; the other backend's objects
+	// are removed by full syncs. Empty means iptables.
+	Backend state.RulesBackend
 }
+
+func (o Options) nft() bool { return o.Backend == state.BackendNFTables }
 
 // Diff returns the operations that turn observed into desired.
 func Diff(want, have *state.State, opt Options) *Plan {
@@ -36,7 +41,7 @@ func Diff(want, have *state.State, opt Options) *Plan {
 	if want.Link && !have.Link {
 		d.add(Op{Kind: EnsureLink})
 	}
-	if opt.Scope == nil {
+	if opt.Scope == nil && !opt.Cleanup {
 		d.globals()
 	}
 	d.addresses()
@@ -90,14 +95,10 @@ func (d *differ) plan() *Plan {
 
 // globals: sysctls, IPVS timeouts, sets, rules. Full syncs only.
 func (d *differ) globals() {
-	for _, k := range sortedKeys(d.want.Sysctls) {
-		if v := d.want.Sysctls[k]; d.have.Sysctls[k] != v {
-			d.add(Op{Kind: SetSysctl, Detail: &Detail{Sysctl: k, Value: v}})
-		}
-	}
-	if t := d.want.Timeouts; (t.TCP > 0 && t.TCP != d.have.Timeouts.TCP) ||
-		(t.TCPFin > 0 && t.TCPFin != d.have.Timeouts.TCPFin) || (t.UDP > 0 && t.UDP != d.have.Timeouts.UDP) {
-		d.add(Op{Kind: SetTimeouts, Detail: &Detail{Timeouts: t}})
+	d.sysctlsAndTimeouts()
+	if d.opt.nft() {
+		d.nftGlobals()
+		return
 	}
 	for _, name := range d.want.SortedSetNames() {
 		if _, ok := d.have.Sets[name]; !ok {
@@ -109,6 +110,19 @@ func (d *differ) globals() {
 		if ok && !w.Equal(d.have.Rules[f]) {
 			d.add(Op{Kind: SyncRules, Detail: &Detail{Family: f, Restore: rules.Restore(w, d.have.Rules[f])}})
 		}
+	}
+	d.nftLeftovers()
+}
+
+func (d *differ) sysctlsAndTimeouts() {
+	for _, k := range sortedKeys(d.want.Sysctls) {
+		if v := d.want.Sysctls[k]; d.have.Sysctls[k] != v {
+			d.add(Op{Kind: SetSysctl, Detail: &Detail{Sysctl: k, Value: v}})
+		}
+	}
+	if t := d.want.Timeouts; (t.TCP > 0 && t.TCP != d.have.Timeouts.TCP) ||
+		(t.TCPFin > 0 && t.TCPFin != d.have.Timeouts.TCPFin) || (t.UDP > 0 && t.UDP != d.have.Timeouts.UDP) {
+		d.add(Op{Kind: SetTimeouts, Detail: &Detail{Timeouts: t}})
 	}
 }
 
@@ -237,18 +251,12 @@ func (d *differ) owned(k state.VSKey) bool {
 	f := state.FamilyOf(k.Addr)
 	for _, base := range []string{desired.SetClusterIP, desired.SetExternalIP, desired.SetExternalIPLocal,
 		desired.SetLoadBalancer, desired.SetLoadBalancerLocal, desired.SetNodePortSCTP} {
-		if set := d.have.Sets[desired.SetName(base, f)]; set != nil {
-			if _, ok := set.Entries[state.SetEntry{Addr: k.Addr, Proto: k.Proto, Port: k.Port}]; ok {
-				return true
-			}
+		if d.recorded(desired.SetName(base, f), state.SetEntry{Addr: k.Addr, Proto: k.Proto, Port: k.Port}) {
+			return true
 		}
 	}
 	base := map[state.Protocol]string{state.TCP: desired.SetNodePortTCP, state.UDP: desired.SetNodePortUDP}[k.Proto]
-	if set := d.have.Sets[desired.SetName(base, f)]; base != "" && set != nil && d.opt.NodeAddresses[k.Addr] {
-		_, ok := set.Entries[state.SetEntry{Port: k.Port}]
-		return ok
-	}
-	return false
+	return base != "" && d.opt.NodeAddresses[k.Addr] && d.recorded(desired.SetName(base, f), state.SetEntry{Port: k.Port})
 }
 
 func (d *differ) members() {
@@ -302,16 +310,20 @@ func (d *differ) member(name string, e state.SetEntry) {
 		spec = h.SetSpec
 		_, inH = h.Entries[e]
 	}
+	add, del := AddEntry, DelEntry
+	if d.opt.nft() {
+		add, del = NFTAddElement, NFTDelElement
+	}
 	switch {
 	case inW && !inH:
 		// a member there with another mark gets this one instead
-		replace := spec.Marks && d.hasKey(h, e)
-		d.add(Op{Kind: AddEntry, Detail: &Detail{Set: spec, Entry: e, Replace: replace}})
+		replace := spec.Marks && !d.opt.nft() && d.hasKey(h, e) // nft: the old one is deleted first (below)
+		d.add(Op{Kind: add, Detail: &Detail{Set: spec, Entry: e, Replace: replace}})
 	case inH && !inW:
-		if spec.Marks && d.hasKey(w, e) {
+		if spec.Marks && !d.opt.nft() && d.hasKey(w, e) {
 			return // the wanted mark replaces this one (above)
 		}
-		d.add(Op{Kind: DelEntry, Detail: &Detail{Set: spec, Entry: e}})
+		d.add(Op{Kind: del, Detail: &Detail{Set: spec, Entry: e}})
 	}
 }
 
@@ -340,11 +352,16 @@ func (d *differ) cleanup() {
 		}
 	}
 	owned := desired.OwnedSetNames()
-	for _, name := range d.have.SortedSetNames() {
+	ipsets := d.have.Sets
+	if d.have.IPSets != nil {
+		ipsets = d.have.IPSets // the sets observed are nftables'
+	}
+	for _, name := range sortedKeys(ipsets) {
 		if _, ours := owned[name]; ours {
-			d.add(Op{Kind: DestroySet, Detail: &Detail{Set: d.have.Sets[name].SetSpec}})
+			d.add(Op{Kind: DestroySet, Detail: &Detail{Set: ipsets[name].SetSpec}})
 		}
 	}
+	d.nftLeftovers()
 	if d.have.Link {
 		d.add(Op{Kind: DeleteLink})
 	}

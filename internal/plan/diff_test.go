@@ -212,3 +212,86 @@ func TestRecordConverges(t *testing.T) {
 	}
 	t.Fatalf("recording a plan's ops does not converge: %q", opStrings(Diff(want, have, Options{ConnsKnown: true})))
 }
+
+func TestDiffNFTablesLeftovers(t *testing.T) {
+	want := state.New()
+	want.Tables[state.IPv4] = state.NFTable{}
+	have := state.New()
+	have.IPSets = map[string]*state.Set{desired.SetClusterIP: state.NewSet(state.SetSpec{Name: desired.SetClusterIP, Type: state.HashIPPort}),
+		"OTHER": state.NewSet(state.SetSpec{Name: "OTHER", Type: state.HashIP})}
+	opt := Options{Backend: state.BackendNFTables}
+	if got := opStrings(Diff(want, have, opt)); len(got) != 0 {
+		t.Errorf("without the iptables tools (no rules read), leftover ipsets must stay: %q", got)
+	}
+	have.Rules[state.IPv4] = state.RuleSet{Chains: []state.Chain{{Table: "nat", Name: "KUBE-SERVICES"}}}
+	got := opStrings(Diff(want, have, opt))
+	wantOps := []string{"delete-rules ipv4", "destroy-set KUBE-CLUSTER-IP hash:ip,port"}
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("leftovers: %q, want %q", got, wantOps)
+	}
+	// the iptables backend deletes the nftables tables, after its own rules
+	have = state.New()
+	have.Tables[state.IPv6] = state.NFTable{}
+	got = opStrings(Diff(state.New(), have, Options{}))
+	if !slices.Equal(got, []string{"nft-delete-table ip6"}) {
+		t.Errorf("nftables leftovers: %q", got)
+	}
+}
+
+// Cleanup knows a NodePort virtual server as ours by the nft set that
+// records its port, and destroys only ipsets.
+func TestCleanupWithNFTablesSets(t *testing.T) {
+	have := world()
+	np := svc(vs("10.0.0.1", 30080, "rr"))
+	have.Services[np.Key] = np
+	nftSet := state.NewSet(state.SetSpec{Name: desired.SetNodePortTCP, Type: state.BitmapPort, Family: state.IPv4})
+	nftSet.Entries[state.SetEntry{Port: 30080}] = struct{}{}
+	have.IPSets, have.Sets = have.Sets, map[string]*state.Set{desired.SetNodePortTCP: nftSet}
+	have.Tables[state.IPv4] = state.NFTable{}
+	got := opStrings(Diff(state.New(), have, Options{Cleanup: true, NodeAddresses: map[netip.Addr]bool{netip.MustParseAddr("10.0.0.1"): true}}))
+	want := []string{"del-vs -D -t 10.0.0.1:30080", "destroy-set KUBE-CLUSTER-IP hash:ip,port", "nft-delete-table ip", "delete-link kube-ipvs0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("cleanup: %q, want %q", got, want)
+	}
+}
+
+func TestRecordConvergesNFTables(t *testing.T) {
+	want := world(svc(vs("10.96.0.10", 80, "rr"), rs("10.244.1.1", 8080, 1)))
+	want.Tables[state.IPv4] = state.NFTable{Chains: []state.NFTChain{
+		{Name: "services", Rules: []state.NFTRule{{Text: "jump x", ID: "1"}}}, {Name: "x"}}}
+	have := state.New()
+	have.Tables[state.IPv4] = state.NFTable{Chains: []state.NFTChain{{Name: "services"}, {Name: "stale"}}, OtherSets: []string{"old"}}
+	opt := Options{Backend: state.BackendNFTables, ConnsKnown: true}
+	p := Diff(want, have, opt)
+	for _, op := range p.Ops {
+		Record(have, op, want.Rules)
+	}
+	if p := Diff(want, have, opt); !p.Empty() {
+		t.Fatalf("recording an nftables plan does not converge: %q", opStrings(p))
+	}
+	if c, _ := have.Tables[state.IPv4].Chain("stale"); c.Name != "" || len(have.Tables[state.IPv4].OtherSets) != 0 {
+		t.Errorf("stale chain or set still believed: %+v", have.Tables[state.IPv4])
+	}
+}
+
+// An nft map element cannot change its value in place: a member whose mark
+// changes is deleted and added again (one transaction keeps it atomic).
+func TestDiffNFTablesMarkChange(t *testing.T) {
+	spec := state.SetSpec{Name: desired.SetExternalLocalMarks, Type: state.HashIPPort, Family: state.IPv4, Marks: true}
+	entry := func(mark uint32) state.SetEntry {
+		return state.SetEntry{Addr: netip.MustParseAddr("10.0.0.1"), Proto: state.TCP, Port: 30080, Mark: mark, MarkMask: 0x3fff}
+	}
+	want, have := state.New(), state.New()
+	want.Sets[spec.Name], have.Sets[spec.Name] = state.NewSet(spec), state.NewSet(spec)
+	want.Sets[spec.Name].Entries[entry(4)] = struct{}{}
+	have.Sets[spec.Name].Entries[entry(3)] = struct{}{}
+	scope := state.NewScope()
+	scope.Members[state.SetMember{Set: spec.Name, Entry: entry(3)}] = struct{}{}
+	scope.Members[state.SetMember{Set: spec.Name, Entry: entry(4)}] = struct{}{}
+	got := opStrings(Diff(want, have, Options{Scope: scope, Backend: state.BackendNFTables}))
+	wantOps := []string{"nft-add-element ip KUBE-EXTERNAL-LOCAL-MARK 10.0.0.1,tcp:30080 skbmark 0x4/0x3fff",
+		"nft-del-element ip KUBE-EXTERNAL-LOCAL-MARK 10.0.0.1,tcp:30080 skbmark 0x3/0x3fff"}
+	if !slices.Equal(got, wantOps) {
+		t.Errorf("mark change: %q, want %q", got, wantOps)
+	}
+}

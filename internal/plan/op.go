@@ -28,6 +28,12 @@ const (
 	EditRS
 	AddEntry
 	SyncRules
+	NFTCreateSet
+	NFTSyncChain
+	NFTAddElement
+	NFTDelElement
+	NFTDeleteChain
+	NFTDeleteSet
 	DelEntry
 	DelRS
 	FlushConntrack
@@ -35,6 +41,7 @@ const (
 	DelAddress
 	DeleteRules
 	DestroySet
+	NFTDeleteTable
 	DeleteLink
 	numKinds
 )
@@ -45,6 +52,9 @@ var kindNames = [...]string{
 	AddEntry: "add-entry", SyncRules: "sync-rules", DelEntry: "del-entry", DelRS: "del-rs",
 	FlushConntrack: "flush-conntrack", DelVS: "del-vs", DelAddress: "del-address",
 	DeleteRules: "delete-rules", DestroySet: "destroy-set", DeleteLink: "delete-link",
+	NFTCreateSet: "nft-add-set", NFTSyncChain: "nft-sync-chain", NFTAddElement: "nft-add-element",
+	NFTDelElement: "nft-del-element", NFTDeleteChain: "nft-delete-chain", NFTDeleteSet: "nft-delete-set",
+	NFTDeleteTable: "nft-delete-table",
 }
 
 // String names the kind ("add-rs").
@@ -66,7 +76,19 @@ const (
 	SubIPSet
 	SubIPTables
 	SubConntrack
+	SubNFTables
 )
+
+var subsystemNames = [...]string{SubLink: "link", SubSysctl: "sysctl", SubIPVS: "ipvs", SubIPSet: "ipset",
+	SubIPTables: "iptables", SubConntrack: "conntrack"}
+
+// String names the subsystem ("ipvs").
+func (s Subsystem) String() string {
+	if int(s) < len(subsystemNames) {
+		return subsystemNames[s]
+	}
+	return fmt.Sprintf("subsystem-%d", s)
+}
 
 // Subsystem returns which kernel interface runs the operation.
 func (k Kind) Subsystem() Subsystem {
@@ -81,6 +103,8 @@ func (k Kind) Subsystem() Subsystem {
 		return SubIPSet
 	case SyncRules, DeleteRules:
 		return SubIPTables
+	case NFTCreateSet, NFTSyncChain, NFTAddElement, NFTDelElement, NFTDeleteChain, NFTDeleteSet, NFTDeleteTable:
+		return SubNFTables
 	}
 	return SubConntrack
 }
@@ -108,9 +132,14 @@ type Detail struct {
 	// Replace, on AddEntry, changes the mark of the member already there
 	// (see state.SetEntry.Key).
 	Replace bool
-	// Family and Restore carry the iptables-restore input of rule operations.
+	// Family and Restore carry the iptables-restore input of rule operations;
+	// Family is also the table of nftables operations.
 	Family  state.Family
 	Restore string
+	// Chain is the chain of NFTSyncChain (whole) and NFTDeleteChain (its name).
+	Chain state.NFTChain
+	// NFTName is the set of NFTDeleteSet, by its nft name (it stands for no ipset).
+	NFTName string
 	// Sysctl is the /proc/sys path and value of SetSysctl.
 	Sysctl, Value string
 	Timeouts      state.Timeouts
@@ -146,6 +175,16 @@ func (o Op) String() string {
 		return k + " " + o.Set.Name + " " + o.Entry.Format(o.Set.Type)
 	case SyncRules, DeleteRules:
 		return fmt.Sprintf("%s ipv%d", k, o.Family)
+	case NFTCreateSet:
+		return k + " " + nftFamily(o.Set.Family) + " " + o.Set.Name
+	case NFTAddElement, NFTDelElement:
+		return k + " " + nftFamily(o.Set.Family) + " " + o.Set.Name + " " + o.Entry.Format(o.Set.Type)
+	case NFTSyncChain, NFTDeleteChain:
+		return k + " " + nftFamily(o.Family) + " " + o.Chain.Name
+	case NFTDeleteSet:
+		return k + " " + nftFamily(o.Family) + " " + o.NFTName
+	case NFTDeleteTable:
+		return k + " " + nftFamily(o.Family)
 	case FlushConntrack:
 		s := k + " " + o.VS.Key.String()
 		if o.RS.Key.Addr.IsValid() {
@@ -174,4 +213,12 @@ func (p *Plan) Counts() map[Kind]int {
 		out[o.Kind]++
 	}
 	return out
+}
+
+// nftFamily names an nftables family ("ip", "ip6").
+func nftFamily(f state.Family) string {
+	if f == state.IPv6 {
+		return "ip6"
+	}
+	return "ip"
 }

@@ -32,7 +32,15 @@ func Record(s *state.State, op Op, rulesWanted map[state.Family]state.RuleSet) {
 	case CreateSet:
 		s.Sets[op.Set.Name] = state.NewSet(op.Set)
 	case DestroySet:
-		delete(s.Sets, op.Set.Name)
+		if _, ok := s.IPSets[op.Set.Name]; ok {
+			delete(s.IPSets, op.Set.Name) // a leftover of the iptables backend
+		} else {
+			delete(s.Sets, op.Set.Name)
+		}
+	case NFTCreateSet:
+		s.Sets[op.Set.Name] = state.NewSet(op.Set)
+	case NFTAddElement, NFTDelElement, NFTSyncChain, NFTDeleteChain, NFTDeleteSet, NFTDeleteTable:
+		recordNFT(s, op)
 	case AddEntry:
 		if set := s.Sets[op.Set.Name]; set != nil {
 			if op.Replace {
@@ -76,5 +84,44 @@ func Record(s *state.State, op Op, rulesWanted map[state.Family]state.RuleSet) {
 		s.Rules[op.Family] = rulesWanted[op.Family]
 	case DeleteRules:
 		delete(s.Rules, op.Family)
+	}
+}
+
+// recordNFT records an nftables operation. Tables are replaced, not changed
+// in place: clones of a state share them.
+func recordNFT(s *state.State, op Op) {
+	switch op.Kind {
+	case NFTAddElement:
+		if set := s.Sets[op.Set.Name]; set != nil {
+			set.Entries[op.Entry] = struct{}{}
+		}
+	case NFTDelElement:
+		if set := s.Sets[op.Set.Name]; set != nil {
+			delete(set.Entries, op.Entry)
+		}
+	case NFTDeleteTable:
+		delete(s.Tables, op.Family)
+	case NFTSyncChain, NFTDeleteChain, NFTDeleteSet:
+		t := s.Tables[op.Family]
+		chains := make([]state.NFTChain, 0, len(t.Chains)+1)
+		replaced := false
+		for _, c := range t.Chains {
+			switch {
+			case c.Name != op.Chain.Name || op.Kind == NFTDeleteSet:
+				chains = append(chains, c)
+			case op.Kind == NFTSyncChain:
+				chains, replaced = append(chains, op.Chain), true
+			}
+		}
+		if op.Kind == NFTSyncChain && !replaced {
+			chains = append(chains, op.Chain)
+		}
+		var others []string
+		for _, name := range t.OtherSets {
+			if op.Kind != NFTDeleteSet || name != op.NFTName {
+				others = append(others, name)
+			}
+		}
+		s.Tables[op.Family] = state.NFTable{Chains: chains, OtherSets: others}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,6 +13,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/apply"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // A Service whose kernel operations fail is that Service's problem, not
@@ -132,9 +134,11 @@ func (p *Proxier) owners() *ownerIndex {
 
 // noteFailures updates the failing Services after a sync that covered scope
 // (nil: everything, a full sync): Services that failed get a later retry,
-// those in scope that did not are fine again.
-func (p *Proxier) noteFailures(scope *state.Scope, failed map[string]*failure, now time.Time) {
+// those in scope that did not are fine again. It returns the failures as
+// the sync's event records them, sorted by Service.
+func (p *Proxier) noteFailures(scope *state.Scope, failed map[string]*failure, now time.Time) []syncevent.ServiceFailure {
 	changed := map[string]bool{}
+	var out []syncevent.ServiceFailure
 	for key, f := range p.failing {
 		if failed[key] == nil && (scope == nil || f.scope.Intersects(scope)) {
 			delete(p.failing, key)
@@ -158,13 +162,20 @@ func (p *Proxier) noteFailures(scope *state.Scope, failed map[string]*failure, n
 		}
 		p.log.Warn("Service's kernel operations failed; retrying it on its own (the node stays healthy)", zap.String("service", key),
 			zap.Int("attempts", f.attempts), zap.Duration("retryAfter", f.next.Sub(now)), zap.Error(errors.Join(f.errs...)))
+		sf := syncevent.ServiceFailure{Service: key, Attempts: f.attempts, RetryAfter: f.next.Sub(now)}
+		for _, e := range f.errs {
+			sf.Errors = append(sf.Errors, e.Error())
+		}
+		out = append(out, sf)
 	}
+	slices.SortFunc(out, func(a, b syncevent.ServiceFailure) int { return strings.Compare(a.Service, b.Service) })
 	for key := range changed {
 		p.reportErrors(key)
 	}
 	if m := p.cfg.Metrics; m != nil {
 		m.FailingServices.Set(float64(len(p.failing)))
 	}
+	return out
 }
 
 // serviceBackoff is the wait before the n-th retry of a failing Service:

@@ -93,6 +93,9 @@ type Proxier struct {
 	// checks are the health-check node ports last handed to HealthChecks.
 	checks   map[uint16]desired.HealthCheck
 	needFull bool
+	// retryAfter is the wait before retrying if the sync under way fails
+	// (0 when a retry is already pending): recorded in its sync event.
+	retryAfter time.Duration
 	// marksAdopted says the in-cluster marks were taken from the kernel.
 	marksAdopted bool
 	views        chan chan<- *View
@@ -111,6 +114,9 @@ type Proxier struct {
 	noLocal map[string]map[state.Family]desired.NoLocal
 	// configs carries SetConfig's configurations to the sync loop (reconfig.go).
 	configs chan *config.Config
+	// sourceWait is how long Run waited for the source's initial state,
+	// reported as the first sync's "source" phase.
+	sourceWait time.Duration
 }
 
 // New returns a Proxier; it does no I/O until Run.
@@ -190,6 +196,7 @@ func (p *Proxier) queued() {
 // Run syncs until ctx is done. Nothing is synced before the source has
 // delivered its initial state and the node is known.
 func (p *Proxier) Run(ctx context.Context) error {
+	waitStart := time.Now()
 	turn := time.NewTicker(p.cfg.TurnPeriod)
 	defer turn.Stop()
 	for !p.store.isSynced() {
@@ -205,6 +212,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 			p.takeConfig(cfg)
 		}
 	}
+	p.sourceWait = time.Since(waitStart)
 	p.log.Info("source synced; starting with a full sync that adopts the kernel's state")
 	full := time.NewTimer(0)
 	drain := time.NewTicker(p.cfg.DrainCheckPeriod)
@@ -245,7 +253,11 @@ func (p *Proxier) Run(ctx context.Context) error {
 		}
 		last = time.Now()
 		fullSync := p.needFull
+		if retryTimer == nil {
+			p.retryAfter = retry
+		}
 		ok := p.sync()
+		p.retryAfter = 0
 		switch {
 		case ok:
 			retry = p.cfg.RetryMin

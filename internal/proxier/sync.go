@@ -14,6 +14,7 @@ import (
 	"github.com/ipvs-proxy/ipvs-proxy/internal/desired"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/plan"
 	"github.com/ipvs-proxy/ipvs-proxy/internal/state"
+	"github.com/ipvs-proxy/ipvs-proxy/internal/syncevent"
 )
 
 // SyncStats describes one sync.
@@ -38,6 +39,22 @@ type SyncStats struct {
 	Err error
 	// FailingServices counts the Services whose operations failed in this sync.
 	FailingServices int
+	// Phases say where the time went (see syncevent.Event.Phases).
+	Phases []syncevent.Phase
+	// Planned are the sync's planned operations (valid during OnSync only).
+	Planned []plan.Op
+	// RetryAfter is, for a failed sync, the wait before its retry (0 when a
+	// retry was already pending).
+	RetryAfter time.Duration
+	// Failing are the Services whose operations failed in this sync.
+	Failing []syncevent.ServiceFailure
+}
+
+// phase records that the named phase ran from start until now and returns now.
+func (st *SyncStats) phase(name string, start time.Time) time.Time {
+	now := time.Now()
+	st.Phases = append(st.Phases, syncevent.Phase{Name: name, Took: now.Sub(start)})
+	return now
 }
 
 // sync runs one full or incremental sync and reports whether it succeeded.
@@ -45,10 +62,14 @@ func (p *Proxier) sync() bool {
 	start := time.Now()
 	ch := p.store.take()
 	var st SyncStats
+	if p.sourceWait > 0 {
+		st.Phases = append(st.Phases, syncevent.Phase{Name: "source", Took: p.sourceWait})
+		p.sourceWait = 0
+	}
 	if p.needFull || p.index == nil || ch.nodeDirty {
-		st = p.fullSync(ch)
+		p.fullSync(ch, &st)
 	} else {
-		st = p.partialSync(ch)
+		p.partialSync(ch, &st)
 	}
 	st.Start, st.Duration = start, time.Since(start)
 	if !ch.first.IsZero() {
@@ -133,14 +154,15 @@ func (p *Proxier) compute(key string, svc *Service, eps []*EndpointSlice) *desir
 	return kept
 }
 
-func (p *Proxier) fullSync(ch changes) SyncStats {
-	st := SyncStats{Type: "full"}
+func (p *Proxier) fullSync(ch changes, st *SyncStats) {
+	st.Type = "full"
+	start := time.Now()
 	p.recheckMissingSchedulers()
 	in, err := p.nodeInput(ch.node)
 	if err != nil {
 		st.Err = err
 		p.store.requeue(ch)
-		return st
+		return
 	}
 	if p.index == nil || ch.nodeDirty || !sameInput(p.in, in) {
 		p.in = in
@@ -153,10 +175,16 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 		_, st.Services = p.recompute(ch, false)
 	}
 	want := p.index.State()
-	observed, err := apply.Observe(p.cfg.Kernel, want, false)
+	start = st.phase("compute", start)
+	reads := map[string]time.Duration{}
+	observed, err := apply.ObserveTimed(p.cfg.Kernel, want, false, reads)
+	start = st.phase("observe", start)
+	for _, r := range []string{apply.ReadIPVS, apply.ReadAddresses, apply.ReadIPSet, apply.ReadRules} {
+		st.Phases = append(st.Phases, syncevent.Phase{Name: "observe/" + r, Took: reads[r]})
+	}
 	if observed == nil {
 		st.Err = fmt.Errorf("read kernel state: %w", err)
-		return st
+		return
 	}
 	if err != nil {
 		p.log.Warn("partial kernel read; continuing", zap.Error(err))
@@ -172,7 +200,8 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 	}
 	pl := plan.Diff(want, observed, p.planOptions(nil, true))
 	p.believed = observed
-	p.noteFailures(nil, p.run(pl, want, &st), time.Now())
+	st.phase("plan", start)
+	st.Failing = p.noteFailures(nil, p.run(pl, want, st), time.Now())
 	p.draining = map[state.VSKey]struct{}{}
 	for k, svc := range p.believed.Services {
 		p.noteDraining(k, svc, want.Services[k])
@@ -185,26 +214,27 @@ func (p *Proxier) fullSync(ch changes) SyncStats {
 		m.VirtualServer.Set(float64(len(want.Services)))
 		m.RealServers.Set(float64(rs))
 	}
-	return st
 }
 
-func (p *Proxier) partialSync(ch changes) SyncStats {
-	st := SyncStats{Type: "partial"}
+func (p *Proxier) partialSync(ch changes, st *SyncStats) {
+	st.Type = "partial"
+	start := time.Now()
 	t, n := p.recompute(ch, false)
 	st.Services = n
 	t.Merge(p.dueRetries(time.Now()))
 	if t.Empty() {
-		return st
+		return
 	}
 	want := p.index.Partial(t)
+	start = st.phase("compute", start)
 	pl := plan.Diff(want, p.believed, p.planOptions(t, false))
-	p.noteFailures(t, p.run(pl, want, &st), time.Now())
+	st.phase("plan", start)
+	st.Failing = p.noteFailures(t, p.run(pl, want, st), time.Now())
 	for k := range t.Services {
 		if svc := p.believed.Services[k]; svc != nil {
 			p.noteDraining(k, svc, want.Services[k])
 		}
 	}
-	return st
 }
 
 // drainCheck deletes drained real servers whose connections have ended.
@@ -226,7 +256,7 @@ func (p *Proxier) drainCheck() {
 	}
 	want := p.index.Partial(scope)
 	pl := plan.Diff(want, p.believed, p.planOptions(scope, true))
-	p.noteFailures(scope, p.run(pl, want, &st), time.Now())
+	st.Failing = p.noteFailures(scope, p.run(pl, want, &st), time.Now())
 	for _, k := range keys {
 		delete(p.draining, k)
 		if svc := p.believed.Services[k]; svc != nil {
@@ -253,7 +283,8 @@ func (p *Proxier) noteDraining(k state.VSKey, have, want *state.Service) {
 }
 
 func (p *Proxier) planOptions(scope *state.Scope, connsKnown bool) plan.Options {
-	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodeAddresses: p.hadAddrs}
+	return plan.Options{Scope: scope, ConnsKnown: connsKnown, ExcludeCIDRs: p.cfg.Config.IPVS.ExcludeCIDRs, NodeAddresses: p.hadAddrs,
+		Backend: p.cfg.Config.RulesBackend}
 }
 
 // run applies a plan and records what took effect in the believed state.
@@ -269,12 +300,20 @@ func (p *Proxier) run(pl *plan.Plan, want *state.State, st *SyncStats) map[strin
 			p.log.Debug("op", zap.String("op", op.String()))
 		}
 	}
+	st.Planned = pl.Ops
 	res := p.apl.Apply(pl)
+	for sub := plan.Subsystem(0); sub <= plan.SubConntrack; sub++ {
+		if took, ok := res.Took[sub]; ok {
+			st.Phases = append(st.Phases, syncevent.Phase{Name: "apply/" + sub.String(), Took: took})
+		}
+	}
+	start := time.Now()
 	for i, op := range pl.Ops {
 		if res.Done[i] {
 			plan.Record(p.believed, op, want.Rules)
 		}
 	}
+	st.phase("record", start)
 	st.Failed, st.Messages, st.Counts = res.Failed(), res.Messages, res.Applied
 	var failing map[string]*failure
 	if res.Failed() > 0 {
@@ -314,6 +353,7 @@ func (p *Proxier) finish(st SyncStats, ch changes) {
 	if st.Err != nil {
 		result = "error"
 		p.cfg.Health.Failed(st.Err)
+		st.RetryAfter = p.retryAfter
 		errs := unwrapJoined(st.Err)
 		for i, e := range errs {
 			if i == 10 {

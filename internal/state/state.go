@@ -23,10 +23,18 @@ type State struct {
 	Addresses map[netip.Addr]struct{}
 	// Services are the IPVS virtual servers with their real servers.
 	Services map[VSKey]*Service
-	// Sets are the ipsets, by name.
+	// Sets are the sets of the rules backend in use, by name: the ipsets, or
+	// the sets of ipvs-proxy's nftables tables (under the names of the ipsets
+	// they stand for, see package rules/nft).
 	Sets map[string]*Set
 	// Rules are the iptables chains and jumps, by family.
 	Rules map[Family]RuleSet
+	// Tables are ipvs-proxy's nftables tables, by family.
+	Tables map[Family]NFTable
+	// IPSets are the ipsets when Sets are nftables' (observed by the
+	// nftables backend, and by cleanup, which reads both): what the iptables
+	// backend left, to be removed.
+	IPSets map[string]*Set
 	// Sysctls maps a /proc/sys path (e.g. "net/ipv4/vs/conntrack") to its value.
 	Sysctls map[string]string
 	// Timeouts of IPVS connections.
@@ -40,6 +48,7 @@ func New() *State {
 		Services:  map[VSKey]*Service{},
 		Sets:      map[string]*Set{},
 		Rules:     map[Family]RuleSet{},
+		Tables:    map[Family]NFTable{},
 		Sysctls:   map[string]string{},
 	}
 }
@@ -59,6 +68,15 @@ func (s *State) Clone() *State {
 	}
 	for f, r := range s.Rules {
 		c.Rules[f] = r
+	}
+	for f, t := range s.Tables {
+		c.Tables[f] = t
+	}
+	if s.IPSets != nil {
+		c.IPSets = map[string]*Set{}
+		for n, set := range s.IPSets {
+			c.IPSets[n] = set.Clone()
+		}
 	}
 	for k, v := range s.Sysctls {
 		c.Sysctls[k] = v

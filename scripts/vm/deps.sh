@@ -9,6 +9,7 @@ packages=(
 	qemu-system-x86 # qemu-system-x86_64 and qboot.rom
 	busybox-static  # the guest's shell and core utilities
 	ipvsadm ipset iptables iproute2 conntrack
+	nftables # nft: the nftables rules backend (knftables runs it)
 	kmod     # depmod on the host, modprobe in the guest
 	cpio     # packs the initramfs
 	xz-utils # unpacks the kernel image and the .deb

@@ -30,8 +30,9 @@ triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linu
 # modules.dep); their dependencies come along. libcrc32c (used by conntrack,
 # nf_tables, IPVS) asks the crypto API for crc32c at load time, which loads it
 # through an alias, not a dependency: it is listed by hand. sctp is for the
-# SCTP Services' traffic (IPVS and conntrack handle SCTP themselves).
-module_paths='^kernel/(net/(netfilter|ipv4|ipv6|bridge|9p|llc|802|sctp)/|fs/9p/|drivers/virtio/|drivers/net/(dummy|veth|virtio_net|net_failover)\.ko|net/core/failover\.ko|crypto/crc32c_generic\.ko|arch/x86/crypto/crc32c-intel\.ko)'
+# SCTP Services' traffic (IPVS and conntrack handle SCTP themselves); nlmon
+# lets the benchmark count netlink messages from outside the daemon.
+module_paths='^kernel/(net/(netfilter|ipv4|ipv6|bridge|9p|llc|802|sctp)/|fs/9p/|drivers/virtio/|drivers/net/(dummy|veth|virtio_net|net_failover|nlmon)\.ko|net/core/failover\.ko|crypto/crc32c_generic\.ko|arch/x86/crypto/crc32c-intel\.ko)'
 
 elfs=() # every dynamically linked file copied, for ldd
 
@@ -74,7 +75,7 @@ tools() {
 
 	copy /usr/bin/ip /usr/sbin/tc /usr/sbin/bridge /usr/bin/ss
 	copy /usr/sbin/ipvsadm /usr/sbin/ipvsadm-save /usr/sbin/ipvsadm-restore
-	copy /usr/sbin/ipset /usr/sbin/conntrack
+	copy /usr/sbin/ipset /usr/sbin/conntrack /usr/sbin/nft
 	copy /usr/bin/kmod
 	local k
 	for k in modprobe insmod rmmod lsmod modinfo depmod; do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the e2e guest: Debian's kernel as an uncompressed ELF vmlinux and an
 # uncompressed cpio initramfs with busybox, bash, iproute2, ipvsadm, ipset,
-# iptables (nft and legacy), conntrack, kmod, the network kernel modules and
-# scripts/vm/init as /init.
+# iptables (nft and legacy), nft, conntrack, kmod, the network kernel modules
+# and scripts/vm/init as /init.
 #
 # Output: $IPVS_PROXY_CACHE/vm/<key>/{vmlinux,initramfs.cpio,kernel-release}, where key is
 # the kernel package version plus a hash of the image inputs (image*.sh, the
@@ -24,7 +24,7 @@ die() {
 
 # Host packages whose files go into the initramfs; their versions are part of
 # the cache key.
-guest_packages=(busybox-static bash iproute2 ipvsadm ipset iptables conntrack kmod libc6)
+guest_packages=(busybox-static bash iproute2 ipvsadm ipset iptables nftables conntrack kmod libc6)
 
 # kernel_package prints "NAME VERSION" of the linux-image package that
 # linux-image-amd64 depends on, from one apt-cache call (~1 s): the

@@ -82,11 +82,12 @@ type Kernel struct {
 	IPTables  *IPTables
 	Sysctl    *Sysctl
 	Conntrack *Conntrack
+	NFTables  *NFTables
 }
 
 // New returns a fake kernel for a node with the given addresses.
 func New(node ...netip.Addr) *Kernel {
-	k := &Kernel{IPVS: NewIPVS(), Link: NewLink(node...), IPSet: NewIPSet(), IPTables: NewIPTables(), Sysctl: NewSysctl(), Conntrack: &Conntrack{}}
+	k := &Kernel{IPVS: NewIPVS(), Link: NewLink(node...), IPSet: NewIPSet(), IPTables: NewIPTables(), Sysctl: NewSysctl(), Conntrack: &Conntrack{}, NFTables: NewNFTables()}
 	k.IPSet.InUse = k.IPTables.UsesSet
 	k.IPTables.SetExists = func(name string) bool {
 		sets, _ := k.IPSet.List()
@@ -98,10 +99,10 @@ func New(node ...netip.Addr) *Kernel {
 
 // Interfaces returns the fake as the kernel interfaces.
 func (k *Kernel) Interfaces() kernel.Kernel {
-	return kernel.Kernel{IPVS: k.IPVS, Link: k.Link, IPSet: k.IPSet, IPTables: k.IPTables, Sysctl: k.Sysctl, Conntrack: k.Conntrack}
+	return kernel.Kernel{IPVS: k.IPVS, Link: k.Link, IPSet: k.IPSet, IPTables: k.IPTables, Sysctl: k.Sysctl, Conntrack: k.Conntrack, NFTables: k.NFTables}
 }
 
 // Writes returns the total number of write operations across subsystems.
 func (k *Kernel) Writes() int {
-	return k.IPVS.Writes() + k.Link.Writes() + k.IPSet.Writes() + k.IPTables.Writes() + k.Sysctl.Writes() + k.Conntrack.Writes()
+	return k.IPVS.Writes() + k.Link.Writes() + k.IPSet.Writes() + k.IPTables.Writes() + k.Sysctl.Writes() + k.Conntrack.Writes() + k.NFTables.Writes()
 }

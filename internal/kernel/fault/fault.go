@@ -69,6 +69,13 @@ func (i *Injector) SetRate(rate float64) {
 	i.rate = rate
 }
 
+// Rate returns the current failure rate.
+func (i *Injector) Rate() float64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.rate
+}
+
 // Injected returns how many writes were made to fail.
 func (i *Injector) Injected() int {
 	i.mu.Lock()
@@ -99,6 +106,7 @@ func Wrap(k kernel.Kernel, i *Injector) kernel.Kernel {
 	return kernel.Kernel{
 		IPVS: &ipvs{k.IPVS, i}, Link: &link{k.Link, i}, IPSet: &ipset{k.IPSet, i},
 		IPTables: &iptables{k.IPTables, i}, Sysctl: &sysctl{k.Sysctl, i}, Conntrack: &conntrack{k.Conntrack, i},
+		NFTables: wrapNFTables(k.NFTables, i),
 	}
 }
 
@@ -201,4 +209,24 @@ func (w *conntrack) Flush(f []kernel.ConntrackFilter) error {
 		return err
 	}
 	return w.Conntrack.Flush(f)
+}
+
+type nftables struct {
+	kernel.NFTables
+	i *Injector
+}
+
+// wrapNFTables fails whole transactions: nft applies all of one or none.
+func wrapNFTables(n kernel.NFTables, i *Injector) kernel.NFTables {
+	if n == nil {
+		return nil
+	}
+	return &nftables{n, i}
+}
+
+func (w *nftables) Run(f state.Family, ops []kernel.NFTOp) error {
+	if err := w.i.err(); err != nil {
+		return err
+	}
+	return w.NFTables.Run(f, ops)
 }

@@ -119,6 +119,15 @@ func encodeEntry(add, replace bool, spec state.SetSpec, e state.SetEntry) ([]byt
 	m := newRequest(cmd, flags, unix.AF_INET).
 		String(nl.IPSET_ATTR_SETNAME, spec.Name).
 		Begin(nl.IPSET_ATTR_DATA | nested)
+	if err := appendMember(m, add, spec, e); err != nil {
+		return nil, err
+	}
+	return m.End().Bytes(), nil
+}
+
+// appendMember adds the fields of a member that its set type uses (and its
+// mark, when added to a set with marks).
+func appendMember(m *nlbatch.Message, add bool, spec state.SetSpec, e state.SetEntry) error {
 	var err error
 	switch spec.Type {
 	case state.HashIP:
@@ -132,7 +141,7 @@ func encodeEntry(add, replace bool, spec state.SetSpec, e state.SetEntry) ([]byt
 	case state.HashIPPortNet:
 		if err = appendIPPort(m, e); err == nil {
 			if !e.Net.IsValid() {
-				return nil, fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
+				return fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
 			}
 			if err = appendIP(m, nl.IPSET_ATTR_IP2, e.Net.Addr()); err == nil {
 				m.U8(nl.IPSET_ATTR_CIDR2, uint8(e.Net.Bits()))
@@ -140,7 +149,7 @@ func encodeEntry(add, replace bool, spec state.SetSpec, e state.SetEntry) ([]byt
 		}
 	case state.HashNet:
 		if !e.Net.IsValid() {
-			return nil, fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
+			return fmt.Errorf("%w: %s member without a network", errEncode, spec.Type)
 		}
 		if err = appendIP(m, nl.IPSET_ATTR_IP, e.Net.Addr()); err == nil {
 			m.U8(nl.IPSET_ATTR_CIDR, uint8(e.Net.Bits()))
@@ -151,13 +160,49 @@ func encodeEntry(add, replace bool, spec state.SetSpec, e state.SetEntry) ([]byt
 		err = fmt.Errorf("%w: set type %q", errEncode, spec.Type)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if spec.Marks && add {
 		// struct ipset skbmark: the mark and its mask, one 64-bit number
 		m.Attr(nl.IPSET_ATTR_SKBMARK|netOrder, binary.BigEndian.AppendUint64(nil, uint64(e.Mark)<<32|uint64(e.MarkMask)))
 	}
-	return m.End().Bytes(), nil
+	return nil
+}
+
+// EncodeCreate encodes `ipset create` as Create sends it (for the
+// benchmark's floor loader, which sends the daemon's own requests).
+func EncodeCreate(spec state.SetSpec) ([]byte, error) { return encodeCreate(spec) }
+
+// EncodeAdds encodes adding members to a set the way `ipset restore` does:
+// many members per request, in an IPSET_ATTR_ADT nest of IPSET_ATTR_DATA
+// nests, perMessage at most in each. The kernel stops a request at its
+// first failing member, so this suits loading a set known to be empty (the
+// benchmark's floor loader), not the daemon's per-member results.
+func EncodeAdds(spec state.SetSpec, entries []state.SetEntry, perMessage int) ([][]byte, error) {
+	if err := checkName(spec.Name); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for start := 0; start < len(entries); start += perMessage {
+		// The kernel wants a line number with an ADT nest (it reports it
+		// back with an error); the members here have none.
+		m := newRequest(nl.IPSET_CMD_ADD, unix.NLM_F_EXCL, unix.AF_INET).
+			String(nl.IPSET_ATTR_SETNAME, spec.Name).
+			U32(nl.IPSET_ATTR_LINENO, 0).
+			Begin(nl.IPSET_ATTR_ADT | nested)
+		for _, e := range entries[start:min(len(entries), start+perMessage)] {
+			if err := checkFamily(spec, e); err != nil {
+				return nil, err
+			}
+			m.Begin(nl.IPSET_ATTR_DATA | nested)
+			if err := appendMember(m, true, spec, e); err != nil {
+				return nil, err
+			}
+			m.End()
+		}
+		out = append(out, m.End().Bytes())
+	}
+	return out, nil
 }
 
 func appendIPPort(m *nlbatch.Message, e state.SetEntry) error {

@@ -229,3 +229,35 @@ func TestPrivilegedReplaceMark(t *testing.T) {
 	}
 	noErrors(t, "del", s.Exec([]kernel.SetOp{{Set: spec, Entry: one}}))
 }
+
+// EncodeAdds packs members as ipset restore does; the kernel reads them all.
+func TestPrivilegedEncodeAdds(t *testing.T) {
+	s := open(t)
+	for _, m := range members {
+		t.Run(m.spec.Name, func(t *testing.T) {
+			if err := s.Create(m.spec); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Destroy(m.spec.Name) })
+			reqs, err := EncodeAdds(m.spec, m.entries, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (len(m.entries) + 1) / 2; len(reqs) != want {
+				t.Errorf("%d requests for %d members, want %d", len(reqs), len(m.entries), want)
+			}
+			sock, err := s.socket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			noErrors(t, "add", sock.Exec(reqs))
+			sets, err := s.List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sets[m.spec.Name]; got == nil || len(got.Entries) != len(m.entries) {
+				t.Fatalf("listed %+v, want %d members", got, len(m.entries))
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,28 +37,18 @@ func ConfigFor(b Backend) Config {
 // KUBE-KUBELET-CANARY chain, else the one holding more rules, else the
 // default. In a container the tools' default is not necessarily the node's,
 // and rules split between two backends do not work.
+//
+// Each backend is read with one iptables-save run of all its tables, both at
+// once: a process costs a few hundred milliseconds on an emulated CPU, and
+// this is on the way to the first sync.
 func Detect(ctx context.Context) (Backend, string) {
-	count := func(b Backend) (rules int, hint bool) {
-		for _, tables := range [][]string{{"-t", "mangle"}, {"-t", "nat"}, {"-t", "filter"}} {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			out, err := exec.CommandContext(cctx, "iptables-"+string(b)+"-save", tables...).Output()
-			cancel()
-			if err != nil {
-				return -1, false
-			}
-			for _, line := range strings.Split(string(out), "\n") {
-				switch {
-				case strings.HasPrefix(line, ":KUBE-IPTABLES-HINT"), strings.HasPrefix(line, ":KUBE-KUBELET-CANARY"):
-					hint = true
-				case strings.HasPrefix(line, "-A "):
-					rules++
-				}
-			}
-		}
-		return rules, hint
-	}
-	nft, nftHint := count(BackendNFT)
-	legacy, legacyHint := count(BackendLegacy)
+	var nft, legacy int
+	var nftHint, legacyHint bool
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); nft, nftHint = countRules(ctx, BackendNFT) }()
+	go func() { defer wg.Done(); legacy, legacyHint = countRules(ctx, BackendLegacy) }()
+	wg.Wait()
 	switch {
 	case nftHint:
 		return BackendNFT, "kubelet's chains are in nft"
@@ -71,4 +62,35 @@ func Detect(ctx context.Context) (Backend, string) {
 		return BackendNFT, fmt.Sprintf("nft holds more rules (%d vs %d)", nft, legacy)
 	}
 	return BackendDefault, "no rules in either backend: using iptables-save"
+}
+
+// countRules runs iptables-<b>-save once and counts the rules of its mangle,
+// nat and filter tables (the ones kubelet and kube-proxy use), and whether
+// kubelet's hint chains are there; -1 if the tool does not run.
+func countRules(ctx context.Context, b Backend) (rules int, hint bool) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, "iptables-"+string(b)+"-save").Output()
+	if err != nil {
+		return -1, false
+	}
+	return parseRuleCount(string(out))
+}
+
+// parseRuleCount reads iptables-save output for countRules.
+func parseRuleCount(save string) (rules int, hint bool) {
+	counted := false
+	for _, line := range strings.Split(save, "\n") {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			t := strings.TrimSpace(line[1:])
+			counted = t == "mangle" || t == "nat" || t == "filter"
+		case !counted:
+		case strings.HasPrefix(line, ":KUBE-IPTABLES-HINT"), strings.HasPrefix(line, ":KUBE-KUBELET-CANARY"):
+			hint = true
+		case strings.HasPrefix(line, "-A "):
+			rules++
+		}
+	}
+	return rules, hint
 }

@@ -61,6 +61,10 @@ const (
 // never sent.
 var errEncode = errors.New("cannot encode IPVS request")
 
+// Encode encodes one write as the generic netlink request Exec sends, for
+// the IPVS family id family (for the benchmark's floor loader).
+func Encode(family uint16, op kernel.IPVSOp) ([]byte, error) { return encodeOp(family, op) }
+
 // encodeOp encodes one write as its generic netlink request.
 func encodeOp(family uint16, op kernel.IPVSOp) ([]byte, error) {
 	var cmd uint8

@@ -62,6 +62,10 @@ func (l *Link) Exec(ops []kernel.AddrOp) []error {
 	return errs
 }
 
+// EncodeAddr encodes an address op as Exec sends it to the link with the
+// given index (for the benchmark's floor loader).
+func EncodeAddr(op kernel.AddrOp, index uint32) ([]byte, error) { return encodeAddr(op, index) }
+
 // encodeAddr encodes RTM_NEWADDR (failing on a present address) or
 // RTM_DELADDR for a host prefix on the link with the given index.
 func encodeAddr(op kernel.AddrOp, index uint32) ([]byte, error) {

@@ -31,12 +31,18 @@ func (e *Error) Unwrap() error { return e.Errno }
 
 // Exec sends reqs, each a complete netlink request message (see Message), in
 // windows of up to Window requests per sendmsg, and returns one error per
-// request: nil for an acknowledged success, the kernel's syscall.Errno (or an
-// *Error carrying it with the kernel's message) for a failure, an error
-// wrapping ErrAckLost when the acknowledgement was lost. Every request is
-// tried; a failure does not stop the ones after it. Exec sets each message's
-// sequence number, port id 0, NLM_F_REQUEST and NLM_F_ACK in its own copy;
-// reqs are not modified.
+// request: nil for a success, the kernel's syscall.Errno (or an *Error
+// carrying it with the kernel's message) for a failure, an error wrapping
+// ErrAckLost when the outcome is unknown. Every request is tried; a failure
+// does not stop the ones after it. Exec sets each message's sequence
+// number, port id 0 and NLM_F_REQUEST in its own copy, and asks for an
+// acknowledgement (NLM_F_ACK) on the last request of each window only: the
+// kernel answers a failed request whether asked or not, and processes a
+// sendmsg's requests in order before it returns, so the last request's
+// acknowledgement says that every request before it without an answer
+// succeeded. A window then costs one sendmsg and a recvmsg per failure
+// plus one, instead of one per request (the kernel allocates no ack for the
+// others either). reqs are not modified.
 func (s *Socket) Exec(reqs [][]byte) []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,6 +52,7 @@ func (s *Socket) Exec(reqs [][]byte) []error {
 		batch = batch[:0]
 		first := s.seq + 1
 		var idx []int // positions in reqs of this window's requests, in seq order
+		var lastFlags int
 		j := i
 		for ; j < len(reqs) && len(idx) < s.window; j++ {
 			r := reqs[j]
@@ -57,11 +64,11 @@ func (s *Socket) Exec(reqs [][]byte) []error {
 				break
 			}
 			s.seq++
-			start := len(batch)
+			lastFlags = len(batch) + 6
 			batch = append(batch, r...)
-			h := batch[start:]
+			h := batch[lastFlags-6:]
 			binary.NativeEndian.PutUint32(h[0:4], uint32(len(r)))
-			flags := binary.NativeEndian.Uint16(h[6:8]) | unix.NLM_F_REQUEST | unix.NLM_F_ACK
+			flags := binary.NativeEndian.Uint16(h[6:8])&^unix.NLM_F_ACK | unix.NLM_F_REQUEST
 			binary.NativeEndian.PutUint16(h[6:8], flags)
 			binary.NativeEndian.PutUint32(h[8:12], s.seq)
 			binary.NativeEndian.PutUint32(h[12:16], 0)
@@ -72,6 +79,8 @@ func (s *Socket) Exec(reqs [][]byte) []error {
 		}
 		i = j
 		if len(idx) > 0 {
+			flags := binary.NativeEndian.Uint16(batch[lastFlags:lastFlags+2]) | unix.NLM_F_ACK
+			binary.NativeEndian.PutUint16(batch[lastFlags:lastFlags+2], flags)
 			s.runWindow(batch, first, idx, errs)
 		}
 	}
@@ -88,7 +97,9 @@ func checkRequest(r []byte) error {
 	return nil
 }
 
-// runWindow sends one window and collects its acknowledgements into errs.
+// runWindow sends one window and collects the kernel's answers into errs:
+// the failures, then the acknowledgement of the last request. Answers still
+// queued after that are read without waiting.
 func (s *Socket) runWindow(batch []byte, first uint32, idx []int, errs []error) {
 	if err := s.c.send(batch); err != nil {
 		// netlink_sendmsg fails before the kernel sees any message.
@@ -97,23 +108,22 @@ func (s *Socket) runWindow(batch []byte, first uint32, idx []int, errs []error) 
 		}
 		return
 	}
-	acked := make([]bool, len(idx))
-	pending := len(idx)
+	answered := make([]bool, len(idx))
 	var lost error
-	overrun := false
+	overrun, last := false, false
 	flags := 0
-	for pending > 0 {
+	for {
 		n, err := s.c.recv(s.buf, flags)
 		switch {
 		case errors.Is(err, unix.ENOBUFS):
-			// Acks were dropped. All surviving ones are queued already
+			// Answers were dropped. All surviving ones are queued already
 			// (the kernel answered inside sendmsg): drain without waiting.
 			overrun = true
 			lost = fmt.Errorf("%w: receive buffer overrun: %w", ErrAckLost, unix.ENOBUFS)
 			flags = unix.MSG_DONTWAIT
 			continue
 		case errors.Is(err, unix.EAGAIN):
-			if lost == nil {
+			if lost == nil && !last {
 				lost = fmt.Errorf("%w: none before the ack timeout", ErrAckLost)
 			}
 		case err != nil:
@@ -135,19 +145,22 @@ func (s *Socket) runWindow(batch []byte, first uint32, idx []int, errs []error) 
 				continue // a reply before its ack; Exec has no use for it
 			}
 			k := m.Header.Seq - first
-			if k >= uint32(len(idx)) || acked[k] {
-				continue // a late ack from an earlier window
+			if k >= uint32(len(idx)) || answered[k] {
+				continue // a late answer from an earlier window
 			}
-			acked[k] = true
-			pending--
+			answered[k] = true
 			errs[idx[k]] = decodeAck(m)
+			if int(k) == len(idx)-1 {
+				last = true
+				flags = unix.MSG_DONTWAIT
+			}
 		}
 	}
-	if pending == 0 {
-		return
+	if last && !overrun {
+		return // every request without an answer succeeded
 	}
 	for k, j := range idx {
-		if !acked[k] {
+		if !answered[k] {
 			errs[j] = lost
 		}
 	}

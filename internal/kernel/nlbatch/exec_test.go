@@ -52,19 +52,38 @@ func TestExecMatchesAcksBySequence(t *testing.T) {
 	}
 }
 
-func TestExecOverrunReportsLostAcks(t *testing.T) {
-	k := &fakeKernel{capacity: 5, fail: map[int]syscall.Errno{2: unix.EEXIST}}
-	s := newSocket(k, 8, bigBuffer, bigBuffer)
+// Only the last request of a window asks for an ack; failures are answered
+// anyway.
+func TestExecAsksOneAckPerWindow(t *testing.T) {
+	k := &fakeKernel{fail: map[int]syscall.Errno{1: unix.EEXIST}}
+	s := newSocket(k, 4, bigBuffer, bigBuffer)
 	errs := s.Exec(requests(8))
-
-	if !errors.Is(errs[2], unix.EEXIST) {
-		t.Errorf("errs[2] = %v, want EEXIST", errs[2])
+	if !errors.Is(errs[1], unix.EEXIST) {
+		t.Errorf("errs[1] = %v, want EEXIST", errs[1])
 	}
 	for i, err := range errs {
+		if i != 1 && err != nil {
+			t.Errorf("errs[%d] = %v", i, err)
+		}
+	}
+	if k.answers != 3 {
+		t.Errorf("the kernel answered %d times, want 3: the last of each window of 4 and the failure", k.answers)
+	}
+}
+
+func TestExecOverrunReportsLostAcks(t *testing.T) {
+	// Every request fails; the queue holds 5 answers.
+	fail := map[int]syscall.Errno{}
+	for i := range 8 {
+		fail[i] = unix.EEXIST
+	}
+	k := &fakeKernel{capacity: 5, fail: fail}
+	s := newSocket(k, 8, bigBuffer, bigBuffer)
+	errs := s.Exec(requests(8))
+	for i, err := range errs {
 		switch {
-		case i == 2:
-		case i < 5 && err != nil:
-			t.Errorf("errs[%d] = %v, want nil (its ack was queued)", i, err)
+		case i < 5 && !errors.Is(err, unix.EEXIST):
+			t.Errorf("errs[%d] = %v, want EEXIST (its answer was queued)", i, err)
 		case i >= 5 && (!errors.Is(err, ErrAckLost) || !errors.Is(err, unix.ENOBUFS)):
 			t.Errorf("errs[%d] = %v, want ErrAckLost wrapping ENOBUFS", i, err)
 		}
@@ -73,7 +92,7 @@ func TestExecOverrunReportsLostAcks(t *testing.T) {
 		t.Errorf("window after overrun = %d, want 4", w)
 	}
 	// The socket is usable afterwards, with the smaller window.
-	k.capacity = 0
+	k.capacity, k.fail = 0, nil
 	for i, err := range s.Exec(requests(6)) {
 		if err != nil {
 			t.Errorf("after overrun: errs[%d] = %v", i, err)
@@ -85,14 +104,16 @@ func TestExecOverrunReportsLostAcks(t *testing.T) {
 }
 
 func TestExecMissingAckTimesOut(t *testing.T) {
-	k := &fakeKernel{silent: map[int]bool{1: true}}
+	k := &fakeKernel{silent: map[int]bool{2: true}, fail: map[int]syscall.Errno{0: unix.EEXIST}}
 	s := newSocket(k, 0, bigBuffer, bigBuffer)
 	errs := s.Exec(requests(3))
-	if errs[0] != nil || errs[2] != nil {
-		t.Errorf("errs = %v, want only errs[1] set", errs)
+	if !errors.Is(errs[0], unix.EEXIST) {
+		t.Errorf("errs[0] = %v, want the failure that was answered", errs[0])
 	}
-	if !errors.Is(errs[1], ErrAckLost) || errors.Is(errs[1], unix.ENOBUFS) {
-		t.Errorf("errs[1] = %v, want ErrAckLost without ENOBUFS", errs[1])
+	for _, err := range errs[1:] {
+		if !errors.Is(err, ErrAckLost) || errors.Is(err, unix.ENOBUFS) {
+			t.Errorf("errs = %v: without the last ack, the unanswered ones are unknown (ErrAckLost without ENOBUFS)", errs)
+		}
 	}
 	if s.Window() != DefaultWindow {
 		t.Errorf("window = %d: a timeout must not shrink it", s.Window())

@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fakeKernel answers requests the way the kernel does inside sendmsg: one
-// ack per request, queued at once, dropped (with ENOBUFS reported once)
+// fakeKernel answers requests the way the kernel does inside sendmsg: an
+// ack for each request that asked for one or failed, queued at once, dropped (with ENOBUFS reported once)
 // when the queue is full, and every later one dropped too until the queue
 // drains (the socket stays congested).
 type fakeKernel struct {
@@ -23,6 +23,7 @@ type fakeKernel struct {
 	err       error
 	congested bool
 	seen      int
+	answers   int
 	sends     int
 	sendSizes []int
 	closed    bool
@@ -42,12 +43,13 @@ func (k *fakeKernel) send(b []byte) error {
 	for _, m := range msgs {
 		n := k.seen
 		k.seen++
-		if m.Header.Flags&unix.NLM_F_REQUEST == 0 || m.Header.Flags&unix.NLM_F_ACK == 0 {
+		if m.Header.Flags&unix.NLM_F_REQUEST == 0 || (m.Header.Flags&unix.NLM_F_ACK == 0 && k.fail[n] == 0) {
 			continue
 		}
 		if k.silent[n] {
 			continue
 		}
+		k.answers++
 		acks = append(acks, ack(m.Header, k.fail[n], k.text[n]))
 	}
 	if k.reverse {

@@ -1,21 +1,26 @@
 // Package nlbatch runs netlink requests pipelined: many requests go to the
-// kernel in one sendmsg, then their acknowledgements are read and matched to
+// kernel in one sendmsg, then the kernel's answers are read and matched to
 // the requests by sequence number, giving one error per request.
 //
 // The kernel handles requests to NETLINK_GENERIC, NETLINK_NETFILTER and
 // NETLINK_ROUTE synchronously inside sendmsg, one message after another,
-// carrying on after a failed one. So when sendmsg returns, the acks of the
-// whole window are already queued on the socket, and a window of N requests
-// costs one sendmsg and N cheap recvmsg calls instead of N round trips.
+// carrying on after a failed one, and answers every failed request whether
+// or not it asked for an acknowledgement. So only the last request of a
+// window asks for one: when it arrives, the failures of the whole window
+// are queued before it, and the requests without an answer succeeded. A
+// window of N requests costs one sendmsg and as many recvmsg calls as there
+// were failures, plus one, instead of N round trips.
 //
-// Two things can lose acknowledgements, and neither may go unnoticed:
-//   - a receive buffer too small for a window of acks: the kernel drops the
-//     ack and flags the socket with ENOBUFS. The socket's buffers are raised
-//     (SO_RCVBUFFORCE as root) and the window is bounded by the buffer, so
-//     this should not happen; if it does, the requests whose acks are missing
-//     get an error wrapping ErrAckLost and ENOBUFS (they may or may not have
-//     been applied), and the window shrinks.
-//   - no ack at all within Config.AckTimeout: ErrAckLost as well.
+// Two things can lose answers, and neither may go unnoticed:
+//   - a receive buffer too small for a window of failures: the kernel drops
+//     the answer and flags the socket with ENOBUFS. The socket's buffers are
+//     raised (SO_RCVBUFFORCE as root) and the window is bounded by the buffer
+//     (room for every request to fail), so this should not happen; if it
+//     does, the requests without an answer get an error wrapping ErrAckLost
+//     and ENOBUFS (they may or may not have been applied), and the window
+//     shrinks.
+//   - no acknowledgement of a window's last request within
+//     Config.AckTimeout: its requests without an answer get ErrAckLost too.
 //
 // NETLINK_CAP_ACK keeps error acks small (no echoed payload) and
 // NETLINK_EXT_ACK adds the kernel's explanation to errors (see Error).

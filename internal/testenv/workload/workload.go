@@ -76,18 +76,34 @@ func addrAt(base string, n int) netip.Addr {
 }
 
 // ServiceSpec returns Service i: cluster IPs from 10.96.0.16 (the API
-// server keeps the first ones), endpoints from 10.128.0.0, 16 per Service.
-// Node ports run out after 13,840 Services.
+// server keeps the first ones), endpoints from 10.128.0.0, 16 per Service,
+// node ports as nodePort says.
 func ServiceSpec(i int) Spec {
 	s := Spec{Index: i, Kind: KindOf(i), ClusterIP: addrAt("10.96.0.16", i)}
 	if s.Kind == NodePort {
-		// Two of every ten: the 2,768 node ports last to 13,840 Services.
-		s.NodePort = int32(30000 + (i/10)*2 + i%10 - 6)
+		s.NodePort = nodePort((i/10)*2 + i%10 - 6)
 	}
 	for j := range EndpointsPer {
 		s.Endpoints = append(s.Endpoints, addrAt("10.128.0.0", i*16+j+1))
 	}
 	return s
+}
+
+// defaultNodePorts is the size of kube-apiserver's default node port range,
+// 30000-32767: two Services in ten use one, so they last to 13,840 Services.
+const defaultNodePorts = 32768 - 30000
+
+// nodePort returns the k-th node port: up from 30000 within kube-apiserver's
+// default range, then down from 29999, so that 30,000 Services keep the mix
+// of kinds with unique ports below the kernel's ephemeral ports (32768 and
+// up, where a node port would catch the answers to the node's own
+// connections). Only the standalone runs go past the default range; the API
+// server runs stay within it.
+func nodePort(k int) int32 {
+	if k < defaultNodePorts {
+		return int32(30000 + k)
+	}
+	return int32(30000 - 1 - (k - defaultNodePorts))
 }
 
 // ExtraEndpoint is the endpoint change tests add to Service i.

@@ -84,17 +84,27 @@ func TestYAMLAndObjectsAgree(t *testing.T) {
 	}
 }
 
-// Indexes stay apart: cluster IPs, node ports and endpoints are unique.
+// Indexes stay apart: cluster IPs, node ports and endpoints are unique at
+// 30,000 Services and the change tests' extra ones; node ports stay below
+// the ephemeral range, and within kube-apiserver's default range up to
+// 13,840 Services.
 func TestUnique(t *testing.T) {
 	ips, ports, eps := map[netip.Addr]bool{}, map[int32]bool{}, map[netip.Addr]bool{}
-	for i := range 13840 {
+	indexes := make([]int, 0, 30100)
+	for i := range 30000 {
+		indexes = append(indexes, i)
+	}
+	for k := range 100 {
+		indexes = append(indexes, ExtraBase+k*10)
+	}
+	for _, i := range indexes {
 		s := ServiceSpec(i)
-		if ips[s.ClusterIP] {
-			t.Fatalf("cluster IP %s twice", s.ClusterIP)
+		if ips[s.ClusterIP] || !netip.MustParsePrefix("10.96.0.0/16").Contains(s.ClusterIP) {
+			t.Fatalf("cluster IP %s twice or outside 10.96.0.0/16", s.ClusterIP)
 		}
 		ips[s.ClusterIP] = true
 		if s.Kind == NodePort {
-			if ports[s.NodePort] || s.NodePort < 30000 || s.NodePort > 32767 {
+			if ports[s.NodePort] || s.NodePort < 1024 || s.NodePort > 32767 || (i < 13840 && s.NodePort < 30000) {
 				t.Fatalf("node port %d of Service %d reused or out of range", s.NodePort, i)
 			}
 			ports[s.NodePort] = true

@@ -93,7 +93,7 @@ func migrate(t *testing.T, ipvsBlock, scheduler, affinityExtra string, persisten
 		t.Fatal(err)
 	}
 	api := kubernetes.NewForConfigOrDie(rc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	ensureNode(ctx, t, api, framework.DefaultNodeName, framework.NodeIP)
 	applyYAML(ctx, t, api, joinYAML(schedulersWeb(), externalManifests(), trafficPolicyManifests(),
@@ -121,7 +121,7 @@ func migrate(t *testing.T, ipvsBlock, scheduler, affinityExtra string, persisten
 	t.Logf("%s: kube-proxy stops (SIGTERM), ipvs-proxy starts", clock())
 	_ = kp.Stop() // kube-proxy does not handle SIGTERM: it dies of it, leaving everything
 	proxy := framework.StartProxy(t, framework.Options{Kubeconfig: guestKubeconfig, ConfigFile: cfg, ExtraArgs: []string{"-v", "4"}})
-	first := proxy.WaitFullSyncs(t, 1, 2*time.Minute)[0]
+	first := proxy.WaitFullSyncs(t, 1, 5*time.Minute)[0]
 	checkFirstSync(t, first)
 	byUs := kernelSnapshot(t)
 	t.Logf("kernel state kube-proxy -> ipvs-proxy:\n%s", kernelDiff(byKubeProxy, byUs))
@@ -242,7 +242,7 @@ func clock() string { return time.Now().Format(clockFormat) }
 func waitKubeProxySynced(t *testing.T, kp *framework.Proxy) {
 	t.Helper()
 	started := time.Now()
-	framework.Eventually(t, 3*time.Minute, func() error {
+	framework.Eventually(t, 10*time.Minute, func() error {
 		if !kp.Running() {
 			t.Fatalf("kube-proxy exited")
 		}

@@ -11,13 +11,16 @@
 #
 # A real kube-apiserver and etcd (scripts/k8s/build.sh) run on the host during
 # the boot; the guest reaches them at 10.0.2.2 through qemu's user networking,
-# with the kubeconfig at /mnt/host/k8s/kubeconfig-guest.
+# with the kubeconfig at /mnt/host/k8s/kubeconfig-guest. kube-proxy (the same
+# build) runs in the guest for TestMigration.
 #
 # Daemon and backend logs of each test are kept in _output/e2e/share/artifacts,
 # the guest console in _output/vm/e2e-console.log.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/cache.sh
+source "$root/scripts/lib/cache.sh"
 cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 
@@ -93,7 +96,11 @@ apiserver_pid=""
 # apiserver starts kube-apiserver and etcd on the host's loopback for the
 # guest, and waits until they are ready.
 apiserver() {
-	scripts/k8s/build.sh
+	# kube-proxy: TestMigration hands the node over from it and back.
+	scripts/k8s/build.sh kube-apiserver etcd kube-proxy
+	local version
+	version=$(cd scripts/k8s && GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/kubernetes)
+	cp "$IPVS_PROXY_CACHE/k8s/$version/bin/kube-proxy" "$share/"
 	CGO_ENABLED=0 go build -o "$root/_output/bin/testapiserver" ./internal/testenv/apiserver/testapiserver
 	mkdir -p "$share/k8s"
 	"$root/_output/bin/testapiserver" --dir "$share/k8s" >"$share/artifacts/apiserver.log" 2>&1 &
@@ -135,6 +142,10 @@ guest_script='
 set -e
 mkdir -p /tmp/bin
 cp /mnt/host/e2e.test /mnt/host/ipvs-proxy /tmp/bin/
+if [ -f /mnt/host/kube-proxy ]; then
+	cp /mnt/host/kube-proxy /tmp/bin/
+	export IPVS_PROXY_KUBE_PROXY_BIN=/tmp/bin/kube-proxy
+fi
 export IPVS_PROXY_E2E=1 IPVS_PROXY_BIN=/tmp/bin/ipvs-proxy IPVS_PROXY_E2E_ARTIFACTS=/mnt/host/artifacts
 cd /tmp
 exec /tmp/bin/e2e.test "$@"

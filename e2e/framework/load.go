@@ -36,6 +36,8 @@ type LoadResult struct {
 	Backends map[string]int
 	// Errors counts failures per error message.
 	Errors map[string]int
+	// FailedAt are the times the failed exchanges started.
+	FailedAt []time.Time
 }
 
 // String summarizes the result for test logs.
@@ -90,6 +92,7 @@ func (l *Load) Snapshot() LoadResult {
 	r := l.result
 	r.Backends = copyCounts(l.result.Backends)
 	r.Errors = copyCounts(l.result.Errors)
+	r.FailedAt = append([]time.Time(nil), l.result.FailedAt...)
 	return r
 }
 
@@ -98,8 +101,9 @@ func (l *Load) run(ctx context.Context, c Client, proto Proto, target string, in
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for sent := 0; sent < loadMaxRequests; sent++ {
+		start := time.Now()
 		reply, err := c.Exchange(proto, target)
-		l.record(reply, err)
+		l.record(start, reply, err)
 		select {
 		case <-ctx.Done():
 			return
@@ -108,12 +112,13 @@ func (l *Load) run(ctx context.Context, c Client, proto Proto, target string, in
 	}
 }
 
-func (l *Load) record(reply Reply, err error) {
+func (l *Load) record(start time.Time, reply Reply, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.result.Sent++
 	if err != nil {
 		l.result.Failed++
+		l.result.FailedAt = append(l.result.FailedAt, start)
 		l.result.Errors[localAddr.ReplaceAllString(err.Error(), "")]++
 		return
 	}

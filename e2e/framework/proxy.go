@@ -76,6 +76,9 @@ type Proxy struct {
 	// runOffset is the events file's size when the daemon last started.
 	runOffset int64
 	waitErr   error
+	// argv, when set, is the whole command line instead of ipvs-proxy's
+	// (StartKubeProxy).
+	argv []string
 }
 
 // StartProxy runs the daemon (see Options.Command) with its log and sync
@@ -113,7 +116,20 @@ func StartProxy(t testing.TB, opts Options) *Proxy {
 }
 
 // Args returns the daemon's command line arguments.
-func (p *Proxy) Args() []string { return p.opts.Command(p.bin, p.logPath, p.eventsPath).Args }
+func (p *Proxy) Args() []string {
+	if p.argv != nil {
+		return p.argv
+	}
+	return p.command().Args
+}
+
+// command is what start runs: ipvs-proxy's command, or argv's.
+func (p *Proxy) command() Command {
+	if p.argv != nil {
+		return Command{Bin: p.bin, Args: p.argv, LogPath: p.logPath}
+	}
+	return p.opts.Command(p.bin, p.logPath, p.eventsPath)
+}
 
 // ManifestDir is the directory the daemon watches.
 func (p *Proxy) ManifestDir() string { return p.opts.ManifestDir }
@@ -192,7 +208,7 @@ func (p *Proxy) Wait(timeout time.Duration) error {
 
 func (p *Proxy) start() error {
 	p.runOffset = FileSize(p.eventsPath)
-	proc, err := StartProcess(p.opts.Command(p.bin, p.logPath, p.eventsPath))
+	proc, err := StartProcess(p.command())
 	if err != nil {
 		return err
 	}

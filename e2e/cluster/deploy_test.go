@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,8 +164,21 @@ func checkServices(t *testing.T, c *Cluster, user *userShell) {
 	answeredBy(t, "ClusterIP from a pod", r, err, backends)
 	r, err = dialFromPod(ctx, client, "web", 80, 10)
 	answeredBy(t, "ClusterIP by name (CoreDNS) from a pod", r, err, backends)
+	// A headless Service is DNS alone (nothing proxies it): its name resolves to every ready pod.
+	// (a query can go unanswered on a loaded node, as any UDP query: the check retries)
+	if err := eventually(ctx, time.Minute, func(ctx context.Context) error {
+		out, err := c.Kubectl(ctx, "", "exec", "client", "--", "dig", "+short", "web-headless.default.svc.cluster.local")
+		for _, pod := range web {
+			if err == nil && !slices.Contains(strings.Fields(out), pod.Status.PodIP) {
+				err = fmt.Errorf("%q lacks %s's address %s", out, pod.Name, pod.Status.PodIP)
+			}
+		}
+		return err
+	}); err != nil {
+		t.Errorf("headless Service's name from a pod: %v", err)
+	}
 	r, err = dialFromPod(ctx, client, "web-headless", 8080, 10)
-	answeredBy(t, "headless Service by name from a pod", r, err, backends)
+	answeredWithin(t, "headless Service by name from a pod", r, err, backends)
 	r, err = dialFromPod(ctx, client, node.IP, 30080, 10)
 	answeredBy(t, "NodePort from a pod", r, err, backends)
 	r, err = fromNode(ctx, node, "http://"+vip+"/hostname", 10)

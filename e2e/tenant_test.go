@@ -107,7 +107,7 @@ func TestOneTenantCannotHurtTheNode(t *testing.T) {
 		mark, fulls := len(proxy.Logs()), len(proxy.FullSyncs())
 		framework.WriteManifest(t, dir, "tenant.yaml", tenantService("sh"))
 		framework.Eventually(t, 60*time.Second, func() error {
-			if len(framework.Messages(framework.ParseLog(proxy.Logs()[mark:]), "a Service names a scheduler this node's kernel lacks")) == 0 {
+			if framework.CountSaying(framework.ParseLog(proxy.Logs()[mark:]), "a Service names a scheduler this node's kernel lacks") == 0 {
 				return fmt.Errorf("the daemon has not probed sh yet")
 			}
 			if n := len(proxy.FullSyncs()) - fulls; n < 3 {

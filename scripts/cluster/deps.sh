@@ -12,18 +12,6 @@ packages=(
 	e2fsprogs util-linux         # mkfs.ext4 for the node disks; unshare
 )
 
-missing=()
-for p in "${packages[@]}"; do
-	if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != installed ]]; then
-		missing+=("$p")
-	fi
-done
-if ((${#missing[@]} == 0)); then
-	echo "cluster deps: all ${#packages[@]} packages present"
-	exit 0
-fi
-echo "cluster deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "cluster deps: installed ${#missing[@]} packages"
+# shellcheck source=../lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
+apt_ensure "cluster deps" "${packages[@]}"

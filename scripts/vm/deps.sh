@@ -17,21 +17,6 @@ packages=(
 	gcc libc6-dev # cgo, which go test -race needs (scripts/unit.sh)
 )
 
-missing=()
-for p in "${packages[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	if [[ "$status" != installed ]]; then
-		missing+=("$p")
-	fi
-done
-
-if ((${#missing[@]} == 0)); then
-	echo "deps: all ${#packages[@]} packages present"
-	exit 0
-fi
-
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: installed ${#missing[@]} packages"
+# shellcheck source=../lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/apt.sh"
+apt_ensure "deps" "${packages[@]}"

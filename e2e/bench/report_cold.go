@@ -9,36 +9,29 @@ import (
 
 // Cold start sections of the report.
 
-func floorTimes(s *ScaleResult) []time.Duration {
-	var out []time.Duration
-	for _, f := range s.Floor {
-		out = append(out, f.Wall)
+// times returns one duration of each of xs.
+func times[T any](xs []T, of func(T) time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, of(x))
 	}
 	return out
+}
+
+func floorTimes(s *ScaleResult) []time.Duration {
+	return times(s.Floor, func(f FloorSample) time.Duration { return f.Wall })
 }
 
 func floorKernelTimes(s *ScaleResult) []time.Duration {
-	var out []time.Duration
-	for _, f := range s.Floor {
-		out = append(out, f.Kernel)
-	}
-	return out
+	return times(s.Floor, func(f FloorSample) time.Duration { return f.Kernel })
 }
 
 func toolTimes(s *ScaleResult) []time.Duration {
-	var out []time.Duration
-	for _, t := range s.Tools {
-		out = append(out, t.Total)
-	}
-	return out
+	return times(s.Tools, func(t ToolsRun) time.Duration { return t.Total })
 }
 
 func oursTimes(s *ScaleResult) []time.Duration {
-	var out []time.Duration
-	for _, o := range s.Ours {
-		out = append(out, o.Time)
-	}
-	return out
+	return times(s.Ours, func(o ColdStart) time.Duration { return o.Time })
 }
 
 // objects is the number of kernel objects a cold start makes at one N.
